@@ -1,0 +1,31 @@
+# The two set-up commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install run test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+## Install, create the SQLite schema, load the demo data and serve on 127.0.0.1:8000.
+run: install
+	$(BIN)/registry init-db
+	$(BIN)/registry load-fixtures
+	$(BIN)/registry run
+
+## Install and run the linters and the test suite (PostgreSQL when REGISTRY_TEST_DATABASE_URL is set).
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

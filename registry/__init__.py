@@ -1,0 +1,55 @@
+"""Carrier Registry: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, g, request
+
+from registry import db
+from registry.config import load_config
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: settings, database, API blueprints, error handling, jobs and CLI.
+
+    ``config`` overrides the ``REGISTRY_*`` environment settings (tests pass a database URL).
+    """
+    from registry import access
+    from registry.api import register_api
+    from registry.cli import register_cli
+
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_config(config)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
+        JSON_AS_ASCII=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    logging.basicConfig(level=settings["LOG_LEVEL"].upper())
+
+    db.bind(settings["DATABASE_URL"])
+    db.init_app(app)
+
+    @app.before_request
+    def _request_context():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:64] if incoming.strip() else uuid.uuid4().hex
+        if request.path.startswith("/api/v1") or request.path.startswith("/calendar"):
+            access.authenticate()
+
+    @app.after_request
+    def _request_id_header(response):
+        if getattr(g, "request_id", None):
+            response.headers["X-Request-ID"] = g.request_id
+        return response
+
+    register_api(app)
+    register_cli(app)
+    return app

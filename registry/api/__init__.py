@@ -1,0 +1,64 @@
+"""The HTTP API: one blueprint per resource, problem+json errors, the OpenAPI document."""
+
+from __future__ import annotations
+
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+
+from registry.api.common import Api, IdConverter, problem
+
+
+def schema_name(schema) -> str:
+    """Component name of a schema: ``CarrierSchema`` is Carrier, a partial one CarrierUpdate."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial:
+        name += "Update"
+    return name
+
+
+def register_api(app: Flask) -> None:
+    """Bind flask-smorest and every blueprint to ``app``."""
+    from registry.api import carriers, docs, health, organizations
+    from registry.carriers import DomainError
+    from registry.lifecycle import LifecycleError
+
+    app.url_map.converters["id"] = IdConverter
+    app.config.update(
+        API_TITLE="Carrier Registry",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": docs.API_DESCRIPTION},
+            "components": {
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "Token from `registry create-token` or POST /tokens.",
+                    }
+                }
+            },
+            "security": [{"bearer": []}, {}],
+        },
+    )
+    api = Api(
+        app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
+    )
+    api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
+    for module in (organizations, carriers):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return problem(error.status, error.message, error.errors)
+
+    @app.errorhandler(LifecycleError)
+    def _lifecycle_error(error: LifecycleError):
+        return problem(409, str(error))
+
+    app.extensions["registry_api"] = api

@@ -1,0 +1,211 @@
+"""/carriers: the registry itself, and /stats/carriers."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from peewee import fn
+
+from registry import access, carriers
+from registry.api.common import (
+    apply_sort,
+    check_if_match,
+    error_responses,
+    etag_of,
+    etag_protected,
+    not_modified,
+    paginate,
+)
+from registry.models import Carrier, CarrierPartner, CarrierTag
+from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, levels_at_least
+from schemas.carriers import (
+    CarrierQueryArgsSchema,
+    CarrierSchema,
+    StatsArgsSchema,
+    StatsSchema,
+)
+
+blp = Blueprint(
+    "carriers",
+    __name__,
+    url_prefix="/api/v1",
+    description="Talent carriers: the registry itself. Without a token only "
+    "accredited carriers and their public fields are shown.",
+)
+
+ETAG = "c"
+SORTS = {
+    name: getattr(Carrier, name)
+    for name in (
+        "name",
+        "type",
+        "level",
+        "status",
+        "town",
+        "established_on",
+        "accredited_on",
+        "valid_until",
+        "next_evaluation_on",
+        "next_report_due_on",
+        "created_at",
+        "updated_at",
+    )
+}
+#: Groups come in vocabulary order (levels high to low), towns by name.
+ORDER = {
+    "type": lambda value: (list(CARRIER_TYPES).index(value), ""),
+    "level": lambda value: (LEVELS.index(value), ""),
+    "status": lambda value: (list(CARRIER_STATUSES).index(value), ""),
+    "town": lambda value: (0, value or ""),
+}
+LIST_HEADERS = {
+    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+}
+
+
+def filtered(args: dict):
+    """The carriers the caller may see, narrowed by the list filters."""
+    query = access.carrier_scope(carriers.with_host(), access.principal())
+    if "type" in args:
+        query = query.where(Carrier.type == args["type"])
+    if "level" in args:
+        query = query.where(Carrier.level == args["level"])
+    if "level_min" in args:
+        query = query.where(Carrier.level.in_(levels_at_least(args["level_min"])))
+    if "status" in args:
+        query = query.where(Carrier.status == args["status"])
+    if "town" in args:
+        query = query.where(Carrier.town == args["town"])
+    if "organization_id" in args:
+        org = args["organization_id"]
+        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+            CarrierPartner.organization == org
+        )
+        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
+    if "tag" in args:
+        tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == args["tag"])
+        query = query.where(Carrier.id.in_(tagged))
+    if "q" in args:
+        query = query.where(Carrier.name.contains(args["q"]))
+    if "evaluation_due_before" in args:
+        query = query.where(Carrier.next_evaluation_on <= args["evaluation_due_before"])
+    if "report_due_before" in args:
+        query = query.where(Carrier.next_report_due_on <= args["report_due_before"])
+    return query
+
+
+def shown(rows: list[Carrier]) -> list[dict]:
+    """Carriers as the caller may see them: public fields only where it may not read fully."""
+    full = access.full_read_ids(access.principal(), rows)
+    items = carriers.present(rows, full)
+    return [item if item["id"] in full else public_only(item) for item in items]
+
+
+def public_only(item: dict) -> dict:
+    return {key: value for key, value in item.items() if key in access.PUBLIC_CARRIER_FIELDS}
+
+
+def get_editable(carrier_id: int) -> Carrier:
+    """The carrier, for a write: 404 when the caller may not see it, 403 when it may not edit."""
+    carrier, _ = access.get_readable_carrier(carrier_id)
+    access.require_carrier_editor(carrier)
+    return carriers.load(carrier.id)
+
+
+@blp.route("/carriers")
+class Carriers(MethodView):
+    @blp.arguments(CarrierQueryArgsSchema, location="query")
+    @blp.response(200, CarrierSchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """List carriers, filtered, sorted and paginated"""
+        query = apply_sort(filtered(args), args.get("sort"), SORTS, Carrier.name)
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return shown(rows), 200, headers
+
+    @blp.arguments(CarrierSchema)
+    @blp.response(201, CarrierSchema)
+    @error_responses(blp, 400, 401, 403, 413)
+    def post(self, data):
+        """Register a carrier (bureau admin); it starts in status applying"""
+        access.require(access.BUREAU_ADMIN)
+        carrier = carriers.create_carrier(data)
+        return (
+            shown([carrier])[0],
+            201,
+            {"ETag": etag_of(ETAG, carrier), "Location": f"/api/v1/carriers/{carrier.id}"},
+        )
+
+
+@blp.route("/carriers/<id:carrier_id>")
+class CarriersById(MethodView):
+    @blp.response(200, CarrierSchema)
+    @error_responses(blp, 401, 404)
+    def get(self, carrier_id):
+        """Get one carrier (with its ETag)"""
+        carrier, _ = access.get_readable_carrier(carrier_id)
+        carrier = carriers.load(carrier.id)
+        etag = etag_of(ETAG, carrier)
+        if not_modified(etag):
+            return "", 304, {"ETag": etag}
+        return shown([carrier])[0], 200, {"ETag": etag}
+
+    @blp.arguments(CarrierSchema(partial=True))
+    @blp.response(200, CarrierSchema)
+    @etag_protected(blp)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    def patch(self, data, carrier_id):
+        """Edit a carrier's descriptive fields (admin, or an operator of its organisation)
+
+        Status, accreditation date and certificate change only through milestones; sending
+        them is a 422. An operator may not move a carrier to another host organisation.
+        """
+        carrier = get_editable(carrier_id)
+        check_if_match(ETAG, carrier)
+        who = access.principal()
+        if who.role != access.BUREAU_ADMIN:
+            protected = {
+                "host_organization_id",
+                "level",
+                "type",
+                "valid_until",
+                "next_evaluation_on",
+            } & set(data)
+            if protected:
+                abort(
+                    403, message="Only the bureau may change " + ", ".join(sorted(protected)) + "."
+                )
+        carrier = carriers.update_carrier(carrier, data)
+        return shown([carrier])[0], 200, {"ETag": etag_of(ETAG, carrier)}
+
+    @blp.response(204)
+    @etag_protected(blp)
+    @error_responses(blp, 401, 403, 404, 409)
+    def delete(self, carrier_id):
+        """Delete a carrier that never held an accreditation (bureau admin)"""
+        access.require(access.BUREAU_ADMIN)
+        carrier, _ = access.get_readable_carrier(carrier_id)
+        check_if_match(ETAG, carrier)
+        carriers.delete_carrier(carriers.load(carrier.id))
+        return None
+
+
+@blp.route("/stats/carriers")
+class CarrierStats(MethodView):
+    @blp.arguments(StatsArgsSchema, location="query")
+    @blp.response(200, StatsSchema)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """Count carriers grouped by any of type, level, status, town (list filters apply)"""
+        keys = args["group_by"].split(",")
+        columns = [getattr(Carrier, key) for key in keys]
+        query = (
+            filtered(args)
+            .select(*columns, fn.COUNT(Carrier.id).alias("count"))
+            .group_by(*columns)
+            .dicts()
+        )
+        groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
+        groups.sort(key=lambda group: tuple(ORDER[key](group[key]) for key in keys))
+        return {"total": sum(group["count"] for group in groups), "groups": groups}

@@ -1,0 +1,186 @@
+"""What every resource shares: problem+json errors, pagination headers, ETags, sorting."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+import peewee as pw
+from flask import Response, json, request
+from flask_smorest import Api as SmorestApi
+from flask_smorest import abort
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+from schemas.common import ProblemSchema
+
+PROBLEM_JSON = "application/problem+json"
+
+#: Ids beyond this are no row of ours; refusing them in routing keeps SQLite from overflowing.
+MAX_ID = 2**53 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive integer id, too-large ids are a 404 like any unknown id."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+def problem(
+    status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None
+) -> Response:
+    """An RFC 9457 problem+json response."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages) -> tuple[dict, str | None]:
+    """webargs groups messages by location (``json``, ``query``…): clients want them by field."""
+    errors: dict = {}
+    detail = None
+    for location, value in (messages or {}).items():
+        if isinstance(value, dict):
+            for field, field_messages in value.items():
+                errors.setdefault(field, [])
+                if isinstance(field_messages, list):
+                    errors[field].extend(field_messages)
+                else:
+                    errors[field].append(field_messages)
+        else:
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            if location == "json" and text == "Invalid input type.":
+                text = "The request body must be a JSON object."
+            detail = text
+    return errors, detail
+
+
+class Api(SmorestApi):
+    """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        headers = dict(data.get("headers") or {})
+        # Keep what werkzeug adds itself, e.g. ``Allow`` on 405 and ``WWW-Authenticate``.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                headers.setdefault(name, value)
+        errors, detail = _flatten(data.get("messages") or data.get("errors"))
+        detail = data.get("message") or detail
+        if detail is None:
+            if errors and error.code == 422:
+                location = next(iter(data.get("messages") or {}), "json")
+                detail = (
+                    "The request body has invalid fields."
+                    if location == "json"
+                    else "The request has invalid parameters."
+                )
+            else:
+                detail = error.description
+        return problem(error.code or 500, detail, errors or None, headers)
+
+
+def error_responses(blp, *codes: int):
+    """Document the error answers of a view (each refers to the shared problem response)."""
+
+    def decorator(view):
+        for code in codes:
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorator
+
+
+# --- pagination -----------------------------------------------------------------------
+
+
+def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, dict]:
+    """One page of ``query`` (LIMIT/OFFSET in SQL) and the ``X-Total-Count`` and ``Link``
+    headers of SPEC §4. A page past the end is an empty page, not an error."""
+    total = query.order_by().count()
+    rows = list(query.paginate(page, page_size))
+    last = max(1, -(-total // page_size))
+    links = {"first": 1, "last": last}
+    if page > 1:
+        links["prev"] = min(page - 1, last)
+    if page < last:
+        links["next"] = page + 1
+    args = request.args.to_dict(flat=False)
+    parts = []
+    for rel in ("first", "prev", "next", "last"):
+        if rel in links:
+            args.update(page=[str(links[rel])], page_size=[str(page_size)])
+            parts.append(f'<{request.path}?{urlencode(args, doseq=True)}>; rel="{rel}"')
+    headers = {"X-Total-Count": str(total), "Link": ", ".join(parts)}
+    return rows, headers
+
+
+def apply_sort(query: pw.ModelSelect, sort: str | None, columns: dict, default) -> pw.ModelSelect:
+    """Order by ``sort`` (``field`` or ``-field``, comma-separated), ``id`` as the tie-breaker."""
+    order = []
+    for key in filter(None, (sort or "").split(",")):
+        descending = key.startswith("-")
+        column = columns[key.lstrip("-")]
+        order.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
+    if not order:
+        order = [default]
+    model = query.model
+    return query.order_by(*order, model.id)
+
+
+# --- ETags ----------------------------------------------------------------------------
+
+
+def etag_of(prefix: str, row) -> str:
+    """A strong ETag naming the object and its version, e.g. ``"c12-v7"``."""
+    return f'"{prefix}{row.id}-v{row.version}"'
+
+
+def check_if_match(prefix: str, row) -> None:
+    """428 without ``If-Match``, 412 when it names another version (SPEC §4)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        abort(428, message="This change needs an If-Match header with the ETag you last read.")
+    current = etag_of(prefix, row)
+    candidates = [part.strip().removeprefix("W/") for part in header.split(",")]
+    if "*" not in candidates and current not in candidates:
+        abort(412, message=f"The object changed since you read it; its ETag is now {current}.")
+
+
+def not_modified(etag: str) -> bool:
+    """Whether the request's ``If-None-Match`` already names ``etag``."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    return "*" in header or etag in [part.strip().removeprefix("W/") for part in header.split(",")]
+
+
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag of the version you read (428 without it, 412 when stale).",
+}
+
+
+def etag_protected(blp):
+    """Document ``If-Match`` as required, and the 412 / 428 answers, on a write view."""
+
+    def decorator(view):
+        view = blp.doc(parameters=[IF_MATCH_PARAMETER])(view)
+        return error_responses(blp, 412, 428)(view)
+
+    return decorator

@@ -1,0 +1,68 @@
+"""Recording writes: one audit record per write and the events of SPEC §7, both written in the
+transaction of the change so that a rolled-back write leaves neither."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import g, has_request_context
+
+from registry.db import utcnow
+from registry.models import Change, OutboxEvent
+
+
+def current_actor() -> str:
+    """The acting principal (``name (token name)``), or the system actor outside a request."""
+    if has_request_context():
+        actor = getattr(g, "actor", None)
+        if actor:
+            return actor
+    return "system"
+
+
+def current_request_id() -> str | None:
+    return getattr(g, "request_id", None) if has_request_context() else None
+
+
+def record_change(
+    action: str,
+    object_type: str,
+    object_id: int | None,
+    before: dict | None,
+    after: dict | None,
+    actor: str | None = None,
+) -> Change:
+    """Append one audit record (call inside the write's transaction)."""
+    return Change.create(
+        at=utcnow(),
+        actor=actor or current_actor(),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=jsonable(before),
+        after=jsonable(after),
+        request_id=current_request_id(),
+    )
+
+
+def emit(event_type: str, data: dict[str, Any]) -> OutboxEvent:
+    """Write an event to the outbox (call inside the write's transaction)."""
+    return OutboxEvent.create(
+        uid=f"evt_{uuid.uuid4().hex}",
+        type=event_type,
+        occurred_at=utcnow(),
+        data=jsonable(data),
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Dates and datetimes as ISO strings, recursively, so the record is plain JSON."""
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value

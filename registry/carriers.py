@@ -1,0 +1,363 @@
+"""Carrier domain functions: create, edit, delete, rebuild from milestones, present.
+
+Views, imports, the registration review and the demo loader all call these, so that the
+audit record, the outbox event and the derived dates are written the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import peewee as pw
+from flask import current_app, has_app_context
+
+from registry import audit, lifecycle
+from registry.db import database, utcnow
+from registry.models import (
+    Alert,
+    AnnualReport,
+    Carrier,
+    CarrierPartner,
+    CarrierTag,
+    EvaluationPolicy,
+    Milestone,
+    Organization,
+)
+
+#: Fields a client may write; the lifecycle owns every other column.
+DESCRIPTIVE_FIELDS = (
+    "name",
+    "type",
+    "level",
+    "host_organization_id",
+    "town",
+    "description",
+    "lead_person",
+    "established_on",
+    "attributes",
+    "contact",
+)
+
+
+class DomainError(Exception):
+    """A refused change: ``status`` is the HTTP answer (404, 409, 422), ``errors`` per field."""
+
+    def __init__(self, status: int, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+def today() -> dt.date:
+    """Today in the configured time zone (SPEC §4)."""
+    zone = current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai"
+    return dt.datetime.now(ZoneInfo(zone)).date()
+
+
+def policy_for(carrier_type: str, level: str) -> lifecycle.Policy:
+    """The evaluation policy in force for a type and level (an empty policy when none is set)."""
+    row = EvaluationPolicy.get_or_none(
+        (EvaluationPolicy.type == carrier_type) & (EvaluationPolicy.level == level)
+    )
+    return to_policy(row)
+
+
+def to_policy(row: EvaluationPolicy | None) -> lifecycle.Policy:
+    if row is None:
+        return lifecycle.Policy()
+    return lifecycle.Policy(
+        annual_assessment=row.annual_assessment,
+        term_years=row.term_years,
+        report_due=row.report_due,
+        warn_days=list(row.warn_days or []),
+    )
+
+
+def refresh_dates(carrier: Carrier, policy: lifecycle.Policy | None = None) -> None:
+    """Recompute the stored derived dates of ``carrier`` (not saved)."""
+    policy = policy or policy_for(carrier.type, carrier.level)
+    reported = (
+        {
+            year
+            for (year,) in AnnualReport.select(AnnualReport.year)
+            .where(AnnualReport.carrier == carrier.id)
+            .tuples()
+        }
+        if carrier.id
+        else set()
+    )
+    dates = lifecycle.derive(
+        status=carrier.status,
+        accredited_on=carrier.accredited_on,
+        milestone_valid_until=carrier.milestone_valid_until,
+        valid_until_override=carrier.valid_until_override,
+        cycle_start=carrier.cycle_start,
+        last_evaluation_on=carrier.last_evaluation_on,
+        next_evaluation_override=carrier.next_evaluation_override,
+        reported_years=reported,
+        policy=policy,
+        today=today(),
+    )
+    carrier.valid_until = dates.valid_until
+    carrier.next_evaluation_on = dates.next_evaluation_on
+    carrier.next_report_due_on = dates.next_report_due_on
+    carrier.next_report_year = dates.next_report_year
+
+
+def initial_state(carrier: Carrier) -> lifecycle.CarrierState:
+    return lifecycle.CarrierState(status=carrier.initial_status, level=carrier.initial_level)
+
+
+def state_of(carrier: Carrier) -> lifecycle.CarrierState:
+    """The lifecycle columns of ``carrier`` as a state."""
+    return lifecycle.CarrierState(
+        status=carrier.status,
+        level=carrier.level,
+        accredited_on=carrier.accredited_on,
+        certificate_no=carrier.certificate_no,
+        valid_until=carrier.milestone_valid_until,
+        cycle_start=carrier.cycle_start,
+        last_evaluation_on=carrier.last_evaluation_on,
+        rectify_by=carrier.rectify_by,
+    )
+
+
+def set_state(carrier: Carrier, state: lifecycle.CarrierState) -> None:
+    """Write a lifecycle state onto ``carrier``'s columns (not saved)."""
+    carrier.status = state.status
+    carrier.level = state.level
+    carrier.accredited_on = state.accredited_on
+    carrier.certificate_no = state.certificate_no
+    carrier.milestone_valid_until = state.valid_until
+    carrier.cycle_start = state.cycle_start
+    carrier.last_evaluation_on = state.last_evaluation_on
+    carrier.rectify_by = state.rectify_by
+
+
+def active_milestones(carrier_id: int) -> list[Milestone]:
+    """The non-voided milestones of a carrier in the order they happened."""
+    return list(
+        Milestone.select()
+        .where((Milestone.carrier == carrier_id) & (Milestone.voided == False))  # noqa: E712
+        .order_by(Milestone.occurred_on, Milestone.id)
+    )
+
+
+def replay_state(carrier: Carrier, milestones: list) -> lifecycle.CarrierState:
+    """The state ``carrier`` has after ``milestones`` (raises LifecycleError when refused)."""
+    return lifecycle.replay(
+        initial_state(carrier),
+        milestones,
+        lambda level: policy_for(carrier.type, level),
+        carrier.id,
+    )
+
+
+# --- presenting -----------------------------------------------------------------------
+
+
+def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]:
+    """Carriers as the API shows them, in a constant number of queries for the whole list.
+
+    ``full_ids`` are the carriers the caller may read fully; the others are reduced to their
+    public fields by the view.
+    """
+    ids = [carrier.id for carrier in carriers]
+    partners: dict[int, list] = defaultdict(list)
+    tags: dict[int, list] = defaultdict(list)
+    alerts: dict[int, int] = {}
+    if ids:
+        query = (
+            CarrierPartner.select(CarrierPartner, Organization.name)
+            .join(Organization)
+            .where(CarrierPartner.carrier.in_(ids))
+            .order_by(CarrierPartner.id)
+            .dicts()
+        )
+        for row in query:
+            partners[row["carrier"]].append(
+                {"organization_id": row["organization"], "role": row["role"], "name": row["name"]}
+            )
+        for carrier_id, tag in (
+            CarrierTag.select(CarrierTag.carrier, CarrierTag.tag)
+            .where(CarrierTag.carrier.in_(ids))
+            .order_by(CarrierTag.id)
+            .tuples()
+        ):
+            tags[carrier_id].append(tag)
+        full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
+        if full:
+            alerts = dict(
+                Alert.select(Alert.carrier, pw.fn.COUNT(Alert.id))
+                .where(Alert.carrier.in_(full) & (Alert.status != "resolved"))
+                .group_by(Alert.carrier)
+                .tuples()
+            )
+    return [
+        _as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0))
+        for carrier in carriers
+    ]
+
+
+def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> dict[str, Any]:
+    host = carrier.host_organization
+    return {
+        "id": carrier.id,
+        "name": carrier.name,
+        "type": carrier.type,
+        "level": carrier.level,
+        "status": carrier.status,
+        "host_organization_id": carrier.host_organization_id,
+        "host_organization": {"id": host.id, "name": host.name, "uscc": host.uscc},
+        "partners": partners,
+        "town": carrier.town,
+        "tags": tags,
+        "description": carrier.description,
+        "lead_person": carrier.lead_person,
+        "established_on": carrier.established_on,
+        "accredited_on": carrier.accredited_on,
+        "certificate_no": carrier.certificate_no,
+        "valid_until": carrier.valid_until,
+        "next_evaluation_on": carrier.next_evaluation_on,
+        "next_report_due_on": carrier.next_report_due_on,
+        "open_alert_count": open_alerts,
+        "attributes": carrier.attributes or {},
+        "contact": carrier.contact,
+        "created_at": carrier.created_at,
+        "updated_at": carrier.updated_at,
+    }
+
+
+def with_host() -> pw.ModelSelect:
+    """Carriers joined with their host organisation (one query for a page)."""
+    return Carrier.select(Carrier, Organization).join(Organization)
+
+
+def load(carrier_id: int) -> Carrier | None:
+    return with_host().where(Carrier.id == carrier_id).first()
+
+
+def snapshot(carrier: Carrier) -> dict[str, Any]:
+    """The full state of one carrier, for audit records and events."""
+    return audit.jsonable(present([carrier], {carrier.id})[0])
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _check_organisations(data: dict) -> None:
+    wanted = set()
+    if "host_organization_id" in data:
+        wanted.add(data["host_organization_id"])
+    wanted |= {partner["organization_id"] for partner in data.get("partners") or []}
+    if not wanted:
+        return
+    found = {
+        row.id
+        for row in Organization.select(Organization.id).where(Organization.id.in_(list(wanted)))
+    }
+    errors = {}
+    if "host_organization_id" in data and data["host_organization_id"] not in found:
+        errors["host_organization_id"] = [f"No organisation {data['host_organization_id']}."]
+    missing = sorted({p["organization_id"] for p in data.get("partners") or []} - found)
+    if missing:
+        errors["partners"] = [f"No organisation {', '.join(map(str, missing))}."]
+    if errors:
+        raise DomainError(422, "The request body has invalid fields.", errors)
+
+
+def _write_links(carrier: Carrier, data: dict) -> None:
+    if "partners" in data:
+        CarrierPartner.delete().where(CarrierPartner.carrier == carrier.id).execute()
+        for partner in data["partners"]:
+            CarrierPartner.create(
+                carrier=carrier, organization=partner["organization_id"], role=partner["role"]
+            )
+    if "tags" in data:
+        CarrierTag.delete().where(CarrierTag.carrier == carrier.id).execute()
+        for tag in dict.fromkeys(tag.strip() for tag in data["tags"] if tag.strip()):
+            CarrierTag.create(carrier=carrier, tag=tag)
+
+
+def _set_fields(carrier: Carrier, data: dict) -> None:
+    for name in DESCRIPTIVE_FIELDS:
+        if name in data:
+            setattr(carrier, name, data[name])
+    if "valid_until" in data:
+        carrier.valid_until_override = data["valid_until"]
+    if "next_evaluation_on" in data:
+        carrier.next_evaluation_override = data["next_evaluation_on"]
+
+
+def create_carrier(
+    data: dict,
+    *,
+    initial_status: str = "applying",
+    submitted_by: int | None = None,
+    action: str = "create",
+) -> Carrier:
+    """Create a carrier in ``initial_status`` with its partners and tags, audited, with an event."""
+    with database.atomic():
+        _check_organisations(data)
+        carrier = Carrier(
+            status=initial_status,
+            initial_status=initial_status,
+            submitted_by=submitted_by,
+            attributes={},
+        )
+        _set_fields(carrier, data)
+        carrier.initial_level = carrier.level
+        refresh_dates(carrier)
+        carrier.save()
+        _write_links(carrier, data)
+        carrier = load(carrier.id)
+        after = snapshot(carrier)
+        audit.record_change(action, "carrier", carrier.id, None, after)
+        audit.emit("carrier.created", {"carrier": after})
+    return carrier
+
+
+def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> Carrier:
+    """Apply a descriptive edit; the level edit of a carrier with a history is refused (409)."""
+    with database.atomic():
+        before = snapshot(carrier)
+        if "level" in data and data["level"] != carrier.level and carrier.accredited_on:
+            raise DomainError(
+                409,
+                f"Carrier {carrier.id} is {carrier.status}; its level changes only through "
+                "a level_changed milestone.",
+            )
+        _check_organisations(data)
+        _set_fields(carrier, data)
+        if "level" in data and not carrier.accredited_on:
+            carrier.initial_level = carrier.level
+        refresh_dates(carrier)
+        carrier.version += 1
+        carrier.updated_at = utcnow()
+        carrier.save()
+        _write_links(carrier, data)
+        carrier = load(carrier.id)
+        after = snapshot(carrier)
+        changed = sorted(key for key in after if after[key] != before[key])
+        audit.record_change(action, "carrier", carrier.id, before, after)
+        audit.emit("carrier.updated", {"carrier": after, "changed": changed})
+    return carrier
+
+
+def delete_carrier(carrier: Carrier) -> None:
+    """Delete a carrier that never held an accreditation; others are closed, never deleted."""
+    with database.atomic():
+        has_history = Milestone.select().where(Milestone.carrier == carrier.id).exists()
+        if has_history or carrier.accredited_on:
+            raise DomainError(
+                409,
+                f"Carrier {carrier.id} has an accreditation history and cannot be deleted; "
+                "record a closed milestone instead.",
+            )
+        before = snapshot(carrier)
+        carrier.delete_instance(recursive=True)
+        audit.record_change("delete", "carrier", before["id"], before, None)

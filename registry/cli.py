@@ -1,0 +1,119 @@
+"""The ``registry`` command, built on Flask's CLI (``flask --app wsgi …`` works the same)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from registry import db
+
+
+def _create_app():
+    from registry import create_app
+
+    return create_app()
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command():
+    """Create or upgrade the database schema (idempotent)."""
+    with db.database.connection_context():
+        applied = db.upgrade()
+        version = db.current_version()
+    if applied:
+        click.echo(
+            f"Applied migrations {', '.join(map(str, applied))}; schema at version {version}."
+        )
+    else:
+        click.echo(f"Schema already at version {version}.")
+
+
+@click.command("load-fixtures")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Also load the demo organisations and carriers.",
+)
+@with_appcontext
+def load_fixtures_command(demo: bool):
+    """Load the default policies and the demo data (idempotent)."""
+    from fixtures import loader
+    from registry.carriers import today
+
+    with db.database.connection_context():
+        policies = loader.load_policies()
+        click.echo(f"Policies: {policies} created.")
+        if demo:
+            counts = loader.load_demo(today())
+            click.echo(
+                f"Demo: {counts['organizations']} organisations and "
+                f"{counts['carriers']} carriers created."
+            )
+
+
+@click.command("create-token")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["bureau_admin", "bureau_viewer", "operator", "partner"]),
+)
+@click.option(
+    "--organization",
+    "organization_ids",
+    type=int,
+    multiple=True,
+    help="Organisation the principal acts for (repeatable; operators and partners).",
+)
+@click.option("--name", required=True, help="Name of the principal and its token.")
+@with_appcontext
+def create_token_command(role: str, organization_ids: tuple[int, ...], name: str):
+    """Create a principal and print its token (shown once, alone on the last line)."""
+    from registry import tokens
+
+    with db.database.connection_context():
+        try:
+            principal, token = tokens.create_principal_token(
+                name=name, role=role, organization_ids=list(organization_ids), actor="cli"
+            )
+        except tokens.TokenError as error:
+            raise click.UsageError(str(error)) from error
+    orgs = f", organisations {', '.join(map(str, organization_ids))}" if organization_ids else ""
+    click.echo(f"Token for {principal.name} ({role}{orgs}). Shown once; store it now.")
+    click.echo(token)
+
+
+@click.command("run")
+@click.option("--host", default=None, help="Address to listen on (REGISTRY_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (REGISTRY_PORT).")
+@with_appcontext
+def run_command(host: str | None, port: int | None):
+    """Serve the API, with the job scheduler in-process unless REGISTRY_SCHEDULER=0."""
+    app: Flask = current_app._get_current_object()
+    start_scheduler = getattr(app, "start_scheduler", None)
+    if app.config["SCHEDULER"] and start_scheduler:
+        start_scheduler()
+    from werkzeug.serving import run_simple
+
+    run_simple(host or app.config["HOST"], port or app.config["PORT"], app, threaded=True)
+
+
+COMMANDS = [init_db_command, load_fixtures_command, create_token_command, run_command]
+
+
+def register_cli(app: Flask) -> None:
+    """Register the commands on the app (``flask --app wsgi <command>``)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+main = FlaskGroup(
+    name="registry",
+    create_app=_create_app,
+    add_default_commands=False,
+    help="Carrier Registry: serve, manage the database, tokens and jobs.",
+)
+for _command in COMMANDS:
+    main.add_command(_command)

@@ -1,0 +1,138 @@
+"""The one list of settings.
+
+Every setting is read from an environment variable named ``REGISTRY_<NAME>``; the README's
+configuration table is generated from (and checked against) :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration value: its name (without the prefix), default, type and help."""
+
+    name: str
+    default: Any
+    help: str
+    type: type = str
+
+    @property
+    def env(self) -> str:
+        return f"REGISTRY_{self.name}"
+
+    def parse(self, raw: str) -> Any:
+        if self.type is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if self.type is int:
+            return int(raw)
+        return raw
+
+
+SETTINGS: list[Setting] = [
+    Setting(
+        "DATABASE_URL",
+        "sqlite:///instance/registry.db",
+        "Database URL: `sqlite:///path/to/file.db` or `postgresql://user@host:5432/name`.",
+    ),
+    Setting(
+        "TIMEZONE",
+        "Asia/Shanghai",
+        "Time zone that defines 'today' and in which timestamps are shown.",
+    ),
+    Setting(
+        "LEVEL_LABEL_MUNICIPAL",
+        "宁波市级",
+        "Display label of the `municipal` level (the prefecture-level city).",
+    ),
+    Setting(
+        "LEVEL_LABEL_COUNTY",
+        "慈溪市级",
+        "Display label of the `county` level (the county-level city).",
+    ),
+    Setting(
+        "TOWNS_FILE",
+        "",
+        "JSON file listing the towns and subdistricts accepted in `town` fields; "
+        "empty means the reference city's list in `fixtures/towns.json`.",
+    ),
+    Setting(
+        "MAX_BODY_BYTES",
+        1_048_576,
+        "Largest accepted request body in bytes; larger bodies get 413.",
+        int,
+    ),
+    Setting("LOG_LEVEL", "INFO", "Python logging level of the service."),
+    Setting("HOST", "127.0.0.1", "Address `registry run` listens on."),
+    Setting("PORT", 8000, "Port `registry run` listens on.", int),
+    Setting(
+        "SCHEDULER",
+        True,
+        "Run the job scheduler inside `registry run` (set 0 when a separate "
+        "`registry scheduler` process runs the jobs).",
+        bool,
+    ),
+    Setting("SCAN_CRON", "0 8 * * *", "Cron expression of the daily deadline scan."),
+    Setting("DIGEST_CRON", "0 9 * * mon", "Cron expression of the weekly alert digest."),
+    Setting("DELIVER_SECONDS", 30, "Interval in seconds of the webhook delivery job.", int),
+    Setting(
+        "MISFIRE_GRACE_SECONDS",
+        86_400,
+        "How late a missed job run may still start (it runs once on start-up).",
+        int,
+    ),
+    Setting(
+        "SCHEDULER_LEASE_SECONDS",
+        60,
+        "Lease of the scheduler lock on SQLite; a dead holder loses it after this.",
+        int,
+    ),
+    Setting(
+        "READY_MAX_SCAN_AGE_HOURS",
+        48,
+        "`/readyz` turns unready when the last successful scan is older than this "
+        "(0 disables the check).",
+        int,
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        False,
+        "Allow webhook targets on loopback, link-local and private addresses.",
+        bool,
+    ),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Connect and read timeout of webhook calls.", int),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS", 12, "Attempts per webhook delivery before it is marked failed.", int
+    ),
+    Setting(
+        "WEBHOOK_DISABLE_AFTER_HOURS", 72, "A subscription failing for this long is disabled.", int
+    ),
+]
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings from the environment, defaults filled in, ``overrides`` applied."""
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = os.environ.get(setting.env)
+        config[setting.name] = setting.parse(raw) if raw not in (None, "") else setting.default
+    config.update(overrides or {})
+    return config
+
+
+def markdown_table() -> str:
+    """The README's configuration table (``python -m registry.config``)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        if setting.type is bool:
+            default = "1" if default else "0"
+        lines.append(f"| `{setting.env}` | `{default}` | {setting.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

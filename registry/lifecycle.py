@@ -1,0 +1,291 @@
+"""The carrier status machine (SPEC §2.3, §2.4) and the derived dates (SPEC §3.2).
+
+The only place these rules live: the API, the scan job, the calendar, imports and the demo
+loader all call the functions here. A carrier's lifecycle columns are always the result of
+replaying its non-voided milestones, in order, from its initial status.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+#: Statuses in which a carrier holds an accreditation that is evaluated and reported on.
+ACTIVE_STATUSES = frozenset({"accredited", "rectifying", "expired"})
+EVALUATION_KINDS = frozenset({"annual_assessment", "mid_term_evaluation", "term_evaluation"})
+PASSING_RESULTS = frozenset({"excellent", "good", "pass"})
+#: Milestone kinds that carry a level; every other kind refuses one.
+LEVEL_KINDS = frozenset({"accredited", "level_changed"})
+#: Written by the scan job only, never posted by a client.
+SYSTEM_KINDS = frozenset({"expired"})
+#: Default time to rectify after a failed evaluation (one city's published 3-month rule).
+RECTIFY_MONTHS = 3
+
+
+class LifecycleError(Exception):
+    """A transition the status machine refuses (answered with 409)."""
+
+
+@dataclass(frozen=True)
+class CarrierState:
+    """The lifecycle columns of a carrier at one point of its history."""
+
+    status: str
+    level: str
+    accredited_on: dt.date | None = None
+    certificate_no: str | None = None
+    valid_until: dt.date | None = None
+    #: Last accreditation or passing term evaluation: the start of the evaluation cycle.
+    cycle_start: dt.date | None = None
+    #: Last evaluation of any kind (for yearly assessments).
+    last_evaluation_on: dt.date | None = None
+    rectify_by: dt.date | None = None
+
+
+class MilestoneLike(Protocol):
+    kind: str
+    occurred_on: dt.date
+    level: str | None
+    result: str | None
+    certificate_no: str | None
+    valid_until: dt.date | None
+    rectify_by: dt.date | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parts of an evaluation policy the date rules need (SPEC §3.1)."""
+
+    annual_assessment: bool = False
+    term_years: int | None = None
+    report_due: str | None = None
+    warn_days: list[int] = field(default_factory=lambda: [90, 30, 7])
+
+
+#: kind -> statuses it may be recorded in. The resulting status is decided in ``apply``.
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "application_submitted": frozenset({"submitted", "applying", "rejected", "expired", "revoked"}),
+    "accredited": frozenset({"submitted", "applying", "expired"}),
+    "level_changed": frozenset({"accredited"}),
+    "annual_assessment": frozenset({"accredited", "rectifying"}),
+    "mid_term_evaluation": frozenset({"accredited", "rectifying"}),
+    "term_evaluation": frozenset({"accredited", "rectifying", "expired"}),
+    "rectification_completed": frozenset({"rectifying"}),
+    "revoked": frozenset({"accredited", "rectifying", "expired"}),
+    "closed": frozenset({"applying", "accredited", "rectifying", "expired", "revoked"}),
+    "expired": frozenset({"accredited"}),
+}
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` moved by whole years; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole months, clamped to the end of a shorter month."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def month_day(year: int, mm_dd: str) -> dt.date:
+    """The date of a ``MM-DD`` in ``year``; ``02-29`` falls on 28 February in a common year."""
+    month, day = (int(part) for part in mm_dd.split("-"))
+    return dt.date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
+def conflict_message(carrier_id: int | None, status: str, kind: str) -> str:
+    """The 409 detail: the current status and the refused milestone (EXAMPLES.md)."""
+    name = f"Carrier {carrier_id}" if carrier_id is not None else "The carrier"
+    return (
+        f"{name} is {status}; {_article(kind)} {kind} cannot be recorded for "
+        f"{_article(status)} {status} carrier."
+    )
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def apply(
+    state: CarrierState, milestone: MilestoneLike, policy: Policy, carrier_id: int | None = None
+) -> CarrierState:
+    """The state after ``milestone``; raises :class:`LifecycleError` for a refused transition."""
+    kind = milestone.kind
+    allowed = ALLOWED_FROM.get(kind)
+    if allowed is None:
+        raise LifecycleError(f"Unknown milestone kind {kind!r}.")
+    if state.status not in allowed:
+        raise LifecycleError(conflict_message(carrier_id, state.status, kind))
+    on = milestone.occurred_on
+
+    if kind == "application_submitted":
+        return replace(state, status="applying")
+    if kind == "accredited":
+        level = milestone.level or state.level
+        valid_until = milestone.valid_until or (
+            add_years(on, policy.term_years) if policy.term_years else None
+        )
+        return replace(
+            state,
+            status="accredited",
+            level=level,
+            accredited_on=on,
+            certificate_no=milestone.certificate_no or state.certificate_no,
+            valid_until=valid_until,
+            cycle_start=on,
+            last_evaluation_on=None,
+            rectify_by=None,
+        )
+    if kind == "level_changed":
+        return replace(
+            state,
+            level=milestone.level or state.level,
+            certificate_no=milestone.certificate_no or state.certificate_no,
+            valid_until=milestone.valid_until or state.valid_until,
+        )
+    if kind in EVALUATION_KINDS:
+        if milestone.result == "fail":
+            rectify_by = milestone.rectify_by or add_months(on, RECTIFY_MONTHS)
+            return replace(state, status="rectifying", last_evaluation_on=on, rectify_by=rectify_by)
+        new = replace(state, status="accredited", last_evaluation_on=on, rectify_by=None)
+        if kind == "term_evaluation":
+            valid_until = milestone.valid_until or (
+                add_years(on, policy.term_years) if policy.term_years else state.valid_until
+            )
+            new = replace(new, cycle_start=on, valid_until=valid_until)
+        return new
+    if kind == "rectification_completed":
+        return replace(state, status="accredited", rectify_by=None)
+    if kind == "revoked":
+        return replace(state, status="revoked", rectify_by=None)
+    if kind == "closed":
+        return replace(state, status="closed", rectify_by=None)
+    if kind == "expired":
+        return replace(state, status="expired")
+    raise LifecycleError(f"Unknown milestone kind {kind!r}.")  # pragma: no cover
+
+
+def replay(
+    initial: CarrierState,
+    milestones: Iterable[MilestoneLike],
+    policy_for_level: Any,
+    carrier_id: int | None = None,
+) -> CarrierState:
+    """Apply ``milestones`` (already ordered, voided ones excluded) to ``initial``.
+
+    ``policy_for_level`` maps a level to the :class:`Policy` in force for it, since a
+    carrier's policy follows its level as the history changes it.
+    """
+    state = initial
+    for milestone in milestones:
+        level = (
+            milestone.level if milestone.kind in LEVEL_KINDS and milestone.level else state.level
+        )
+        state = apply(state, milestone, policy_for_level(level), carrier_id)
+    return state
+
+
+# --- derived dates (SPEC §3.2) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedDates:
+    valid_until: dt.date | None
+    next_evaluation_on: dt.date | None
+    next_report_due_on: dt.date | None
+    #: The year whose report is the one due on ``next_report_due_on``.
+    next_report_year: int | None
+
+
+def valid_until(
+    accredited_on: dt.date | None,
+    milestone_valid_until: dt.date | None,
+    override: dt.date | None,
+    policy: Policy,
+) -> dt.date | None:
+    """The override, else the accreditation milestone's date, else accredited_on + term_years."""
+    if override:
+        return override
+    if milestone_valid_until:
+        return milestone_valid_until
+    if accredited_on and policy.term_years:
+        return add_years(accredited_on, policy.term_years)
+    return None
+
+
+def next_evaluation_on(
+    status: str,
+    cycle_start: dt.date | None,
+    last_evaluation_on: dt.date | None,
+    override: dt.date | None,
+    policy: Policy,
+) -> dt.date | None:
+    """The next evaluation date of an active carrier.
+
+    The override wins; otherwise the end of the cycle (last accreditation or passing term
+    evaluation + ``term_years``) and, when the policy asks for a yearly assessment, one year
+    after the last evaluation (or the cycle start), whichever comes first.
+    """
+    if override:
+        return override
+    if status not in ACTIVE_STATUSES or cycle_start is None:
+        return None
+    candidates = []
+    if policy.term_years:
+        candidates.append(add_years(cycle_start, policy.term_years))
+    if policy.annual_assessment:
+        candidates.append(add_years(max(filter(None, [cycle_start, last_evaluation_on])), 1))
+    return min(candidates) if candidates else None
+
+
+def next_report(
+    status: str,
+    accredited_on: dt.date | None,
+    reported_years: set[int],
+    policy: Policy,
+    today: dt.date,
+) -> tuple[int | None, dt.date | None]:
+    """The oldest year without a report and the day its report is due.
+
+    For each year the carrier was accredited, its report is due on ``report_due`` of the
+    next year; years already reported are skipped. Only active carriers report.
+    """
+    if status not in ACTIVE_STATUSES or accredited_on is None or not policy.report_due:
+        return None, None
+    year = accredited_on.year
+    while year in reported_years and year <= today.year:
+        year += 1
+    return year, month_day(year + 1, policy.report_due)
+
+
+def derive(
+    *,
+    status: str,
+    accredited_on: dt.date | None,
+    milestone_valid_until: dt.date | None,
+    valid_until_override: dt.date | None,
+    cycle_start: dt.date | None,
+    last_evaluation_on: dt.date | None,
+    next_evaluation_override: dt.date | None,
+    reported_years: set[int],
+    policy: Policy,
+    today: dt.date,
+) -> DerivedDates:
+    """Every derived date of one carrier."""
+    report_year, report_due_on = next_report(status, accredited_on, reported_years, policy, today)
+    return DerivedDates(
+        valid_until=valid_until(accredited_on, milestone_valid_until, valid_until_override, policy),
+        next_evaluation_on=next_evaluation_on(
+            status, cycle_start, last_evaluation_on, next_evaluation_override, policy
+        ),
+        next_report_due_on=report_due_on,
+        next_report_year=report_year,
+    )

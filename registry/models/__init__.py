@@ -1,0 +1,39 @@
+"""Peewee models, one module per area, and their named queries."""
+
+from registry.models.access import Principal, Token
+from registry.models.audit import Change, OutboxEvent
+from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
+from registry.models.jobs import Alert
+from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+
+#: Every table, in creation order (referenced tables first).
+ALL_MODELS = [
+    Organization,
+    Carrier,
+    CarrierPartner,
+    CarrierTag,
+    Principal,
+    Token,
+    Change,
+    OutboxEvent,
+    EvaluationPolicy,
+    Milestone,
+    AnnualReport,
+    Alert,
+]
+
+__all__ = [
+    "ALL_MODELS",
+    "Alert",
+    "AnnualReport",
+    "Carrier",
+    "CarrierPartner",
+    "CarrierTag",
+    "Change",
+    "EvaluationPolicy",
+    "Milestone",
+    "Organization",
+    "OutboxEvent",
+    "Principal",
+    "Token",
+]

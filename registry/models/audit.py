@@ -1,0 +1,35 @@
+"""The audit trail and the outbox of events, both written in the transaction of the change."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from registry.db import BaseModel, utcnow
+from registry.models.fields import JSONField
+
+
+class Change(BaseModel):
+    """One audit record: append-only, never altered through the API."""
+
+    at = pw.DateTimeField(default=utcnow, index=True)
+    actor = pw.CharField(max_length=200, index=True)
+    action = pw.CharField(max_length=20, index=True)
+    object_type = pw.CharField(max_length=40)
+    object_id = pw.IntegerField(null=True)
+    before = JSONField(null=True)
+    after = JSONField(null=True)
+    request_id = pw.CharField(max_length=64, null=True)
+
+    class Meta:
+        indexes = ((("object_type", "object_id"), False),)
+
+
+class OutboxEvent(BaseModel):
+    """An event (SPEC §7) waiting to be delivered; ``uid`` is the stable ``webhook-id``."""
+
+    uid = pw.CharField(max_length=40, unique=True)
+    type = pw.CharField(max_length=40, index=True)
+    occurred_at = pw.DateTimeField(default=utcnow, index=True)
+    data = JSONField()
+    #: Set once the delivery job has fanned the event out to the subscriptions.
+    dispatched_at = pw.DateTimeField(null=True, index=True)

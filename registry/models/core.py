@@ -1,0 +1,90 @@
+"""Organisations and carriers: the registry itself."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from registry.db import BaseModel
+from registry.models.fields import JSONField
+
+
+class Organization(BaseModel):
+    """A host or partner organisation (enterprise, university, park operator…)."""
+
+    name = pw.CharField(max_length=200)
+    uscc = pw.CharField(max_length=18, null=True, unique=True)
+    #: Set when an admin recorded a code that fails the check digit (early pilot codes).
+    uscc_override = pw.BooleanField(default=False)
+    kind = pw.CharField(max_length=40)
+    town = pw.CharField(max_length=40, null=True)
+    address = pw.CharField(max_length=300, null=True)
+    contact = JSONField(null=True)
+    version = pw.IntegerField(default=1)
+
+
+class Carrier(BaseModel):
+    """A talent carrier. ``status`` and accreditation columns change only through the lifecycle."""
+
+    name = pw.CharField(max_length=200, index=True)
+    type = pw.CharField(max_length=40, index=True)
+    level = pw.CharField(max_length=20, index=True)
+    status = pw.CharField(max_length=20, index=True, default="applying")
+    host_organization = pw.ForeignKeyField(
+        Organization, backref="hosted_carriers", on_delete="RESTRICT", index=True
+    )
+    town = pw.CharField(max_length=40, null=True, index=True)
+    description = pw.TextField(null=True)
+    lead_person = pw.CharField(max_length=100, null=True)
+    established_on = pw.DateField(null=True)
+    accredited_on = pw.DateField(null=True, index=True)
+    certificate_no = pw.CharField(max_length=100, null=True)
+    #: Validity end given by the accreditation (or passing term evaluation) milestone.
+    milestone_valid_until = pw.DateField(null=True)
+    #: Explicit overrides typed in by the bureau; they win over the derived dates.
+    valid_until_override = pw.DateField(null=True)
+    next_evaluation_override = pw.DateField(null=True)
+    #: Derived dates (SPEC §3.2), stored so that they filter and sort in SQL; only
+    #: ``registry.carriers.refresh_dates`` writes them, from ``registry.lifecycle.derive``.
+    valid_until = pw.DateField(null=True, index=True)
+    next_evaluation_on = pw.DateField(null=True, index=True)
+    next_report_due_on = pw.DateField(null=True, index=True)
+    next_report_year = pw.IntegerField(null=True)
+    #: Start of the evaluation cycle: last accreditation or passing term evaluation.
+    cycle_start = pw.DateField(null=True)
+    last_evaluation_on = pw.DateField(null=True)
+    #: Deadline of the current rectification (status ``rectifying``).
+    rectify_by = pw.DateField(null=True)
+    attributes = JSONField(default=dict)
+    contact = JSONField(null=True)
+    #: Status the lifecycle replays from: ``applying`` (bureau) or ``submitted`` (partner),
+    #: ``rejected`` once a registration was refused.
+    initial_status = pw.CharField(max_length=20, default="applying")
+    #: Level the lifecycle replays from (the level given at creation).
+    initial_level = pw.CharField(max_length=20)
+    #: Partner registration: the principal that submitted it and the review outcome.
+    submitted_by = pw.IntegerField(null=True)
+    review_comment = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+
+class CarrierPartner(BaseModel):
+    """A partner organisation of a carrier, with its role."""
+
+    carrier = pw.ForeignKeyField(Carrier, backref="partner_links", on_delete="CASCADE")
+    organization = pw.ForeignKeyField(
+        Organization, backref="partner_links", on_delete="RESTRICT", index=True
+    )
+    role = pw.CharField(max_length=40)
+
+    class Meta:
+        indexes = ((("carrier", "organization"), True),)
+
+
+class CarrierTag(BaseModel):
+    """One tag of a carrier (a table so that tag filters are indexable on every database)."""
+
+    carrier = pw.ForeignKeyField(Carrier, backref="tag_links", on_delete="CASCADE")
+    tag = pw.CharField(max_length=60, index=True)
+
+    class Meta:
+        indexes = ((("carrier", "tag"), True),)

@@ -1,0 +1,59 @@
+"""Accreditation history and the evaluation policies it is measured against."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from registry.db import BaseModel
+from registry.models.core import Carrier
+from registry.models.fields import JSONField
+
+
+class EvaluationPolicy(BaseModel):
+    """How a type × level of carrier is evaluated (SPEC §3.1)."""
+
+    type = pw.CharField(max_length=40)
+    level = pw.CharField(max_length=20)
+    annual_assessment = pw.BooleanField(default=False)
+    term_years = pw.IntegerField(null=True)
+    #: Month-day ``MM-DD`` by which last year's annual report is due, or null.
+    report_due = pw.CharField(max_length=5, null=True)
+    warn_days = JSONField(default=lambda: [90, 30, 7])
+    note = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("type", "level"), True),)
+
+
+class Milestone(BaseModel):
+    """One event of a carrier's accreditation history: append-only, voided never deleted."""
+
+    carrier = pw.ForeignKeyField(Carrier, backref="milestones", on_delete="CASCADE", index=True)
+    kind = pw.CharField(max_length=40)
+    occurred_on = pw.DateField()
+    level = pw.CharField(max_length=20, null=True)
+    result = pw.CharField(max_length=20, null=True)
+    certificate_no = pw.CharField(max_length=100, null=True)
+    valid_until = pw.DateField(null=True)
+    rectify_by = pw.DateField(null=True)
+    document_ref = pw.CharField(max_length=200, null=True)
+    note = pw.TextField(null=True)
+    voided = pw.BooleanField(default=False)
+    void_reason = pw.TextField(null=True)
+    recorded_by = pw.CharField(max_length=200, null=True)
+
+
+class AnnualReport(BaseModel):
+    """A carrier's yearly report with its metrics: one per carrier and year."""
+
+    carrier = pw.ForeignKeyField(Carrier, backref="annual_reports", on_delete="CASCADE")
+    year = pw.IntegerField()
+    metrics = JSONField(default=dict)
+    status = pw.CharField(max_length=20, default="submitted")
+    submitted_at = pw.DateTimeField(null=True)
+    review_comment = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("carrier", "year"), True),)

@@ -1,0 +1,88 @@
+"""Stable codes of SPEC §2 and their display labels: the only place they are spelled out."""
+
+from __future__ import annotations
+
+CARRIER_TYPES: dict[str, str] = {
+    "postdoc_workstation": "博士后工作站",
+    "postdoc_innovation_base": "博士后创新实践基地",
+    "expert_workstation": "企业专家工作站",
+    "skill_master_studio": "技能大师工作室",
+    "innovation_park": "创业园 / 产业园",
+    "maker_space": "众创空间",
+    "continuing_education_base": "继续教育基地",
+    "public_training_base": "公共实训基地",
+    "joint_training_base": "校企合作实习实践基地",
+}
+
+#: Levels ordered high to low; ``municipal`` and ``county`` labels come from configuration.
+LEVELS: list[str] = ["national", "provincial", "municipal", "county"]
+LEVEL_LABELS: dict[str, str] = {"national": "国家级", "provincial": "省级"}
+
+CARRIER_STATUSES: dict[str, str] = {
+    "submitted": "待审核",
+    "rejected": "未通过",
+    "applying": "申报中",
+    "accredited": "已认定",
+    "rectifying": "整改中",
+    "expired": "已到期",
+    "revoked": "已摘牌",
+    "closed": "已注销",
+}
+
+MILESTONE_KINDS: dict[str, str] = {
+    "application_submitted": "提交申报",
+    "accredited": "认定授牌",
+    "level_changed": "级别调整",
+    "annual_assessment": "年度考核",
+    "mid_term_evaluation": "中期评估",
+    "term_evaluation": "期满评估",
+    "rectification_completed": "整改完成",
+    "revoked": "摘牌",
+    "closed": "注销",
+}
+
+EVALUATION_RESULTS: dict[str, str] = {
+    "excellent": "优秀",
+    "good": "良好",
+    "pass": "合格",
+    "fail": "不合格",
+}
+
+ORGANIZATION_KINDS: dict[str, str] = {
+    "enterprise": "企业",
+    "university": "高校",
+    "research_institute": "科研院所",
+    "association": "行业协会",
+    "government": "政府机关",
+    "park_operator": "园区运营方",
+    "other": "其他",
+}
+
+PARTNER_ROLES: dict[str, str] = {
+    "university": "合作高校",
+    "enterprise": "合作企业",
+    "co_host": "共建单位",
+    "operator": "运营单位",
+    "other": "其他",
+}
+
+ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
+
+
+def level_rank(level: str) -> int:
+    """0 for ``national`` up to 3 for ``county``: lower is higher."""
+    return LEVELS.index(level)
+
+
+def levels_at_least(level: str) -> list[str]:
+    """The levels equal to or higher than ``level`` (``level_min`` filter)."""
+    return LEVELS[: level_rank(level) + 1]
+
+
+def level_labels(config: dict) -> dict[str, str]:
+    """Labels of every level, the city-specific ones taken from configuration."""
+    return {
+        **LEVEL_LABELS,
+        "municipal": config["LEVEL_LABEL_MUNICIPAL"],
+        "county": config["LEVEL_LABEL_COUNTY"],
+    }

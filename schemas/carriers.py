@@ -1,0 +1,176 @@
+"""Carrier schemas."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, PARTNER_ROLES
+from schemas.common import (
+    MAX_ID,
+    ContactSchema,
+    Id,
+    ListArgsSchema,
+    ResourceSchema,
+    one_of,
+    sort_field,
+    validate_town,
+)
+
+TAG = validate.Length(min=1, max=60)
+
+
+class PartnerSchema(ma.Schema):
+    """A partner organisation of a carrier and its role."""
+
+    organization_id = Id(required=True)
+    role = fields.String(
+        load_default="other",
+        validate=one_of(PARTNER_ROLES, "partner role"),
+        metadata={"description": "One of " + ", ".join(PARTNER_ROLES)},
+    )
+    name = fields.String(dump_only=True, metadata={"description": "The organisation's name."})
+
+
+class HostSummarySchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    uscc = fields.String(allow_none=True)
+
+
+class CarrierSchema(ResourceSchema):
+    """A talent carrier. Lifecycle fields are read-only: they change through milestones."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    type = fields.String(
+        required=True,
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "One of " + ", ".join(CARRIER_TYPES)},
+    )
+    level = fields.String(
+        required=True,
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "national > provincial > municipal > county"},
+    )
+    status = fields.String(
+        dump_only=True,
+        metadata={"description": "Lifecycle status (read-only): " + ", ".join(CARRIER_STATUSES)},
+    )
+    host_organization_id = Id(required=True)
+    host_organization = fields.Nested(HostSummarySchema, dump_only=True)
+    partners = fields.List(
+        fields.Nested(PartnerSchema),
+        validate=validate.Length(max=50),
+        metadata={"description": "Partner organisations with their role."},
+    )
+    town = fields.String(allow_none=True, validate=validate_town)
+    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=30))
+    description = fields.String(allow_none=True, validate=validate.Length(max=10_000))
+    lead_person = fields.String(allow_none=True, validate=validate.Length(max=100))
+    established_on = fields.Date(allow_none=True)
+    accredited_on = fields.Date(dump_only=True)
+    certificate_no = fields.String(dump_only=True)
+    valid_until = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "End of validity: from the accreditation milestone, else accredited_on "
+            "+ term_years. Writing it sets an override; null clears the override."
+        },
+    )
+    next_evaluation_on = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "Next evaluation: last accreditation or passing term evaluation + "
+            "term_years. Writing it sets an override; null clears the override."
+        },
+    )
+    next_report_due_on = fields.Date(
+        dump_only=True,
+        metadata={
+            "description": "When the oldest missing annual report is due (report_due of the "
+            "following year)."
+        },
+    )
+    open_alert_count = fields.Integer(dump_only=True)
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=100)),
+        metadata={"description": "Free attributes (JSON object)."},
+    )
+    contact = fields.Nested(
+        ContactSchema, allow_none=True, metadata={"description": "Contact person (never public)."}
+    )
+
+    @ma.validates("partners")
+    def no_duplicate_partners(self, value, **kwargs):
+        ids = [partner["organization_id"] for partner in value]
+        if len(ids) != len(set(ids)):
+            raise ma.ValidationError("An organisation can be a partner only once.")
+
+
+class CarrierQueryArgsSchema(ListArgsSchema):
+    """Filters of the carrier list; each filter is named after the field."""
+
+    type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
+    level = fields.String(validate=one_of(LEVELS, "level"))
+    level_min = fields.String(
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "This level or higher, e.g. provincial = provincial or national."},
+    )
+    status = fields.String(validate=one_of(CARRIER_STATUSES, "status"))
+    town = fields.String(validate=validate_town)
+    organization_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Carriers hosted by, or partnered with, this organisation."},
+    )
+    tag = fields.String(validate=TAG)
+    evaluation_due_before = fields.Date(
+        metadata={"description": "Carriers whose next evaluation falls on or before this date."}
+    )
+    report_due_before = fields.Date(
+        metadata={"description": "Carriers whose next annual report is due on or before this date."}
+    )
+    sort = sort_field(
+        [
+            "name",
+            "type",
+            "level",
+            "status",
+            "town",
+            "established_on",
+            "accredited_on",
+            "valid_until",
+            "next_evaluation_on",
+            "next_report_due_on",
+            "created_at",
+            "updated_at",
+        ]
+    )
+
+
+class StatsArgsSchema(CarrierQueryArgsSchema):
+    """Grouping of the carrier counts, with the list's filters."""
+
+    group_by = fields.String(
+        load_default="type,level",
+        metadata={"description": "Comma-separated: any of type, level, status, town."},
+    )
+
+    @ma.validates("group_by")
+    def check_group_by(self, value, **kwargs):
+        keys = value.split(",")
+        bad = [key for key in keys if key not in ("type", "level", "status", "town")]
+        if bad or len(set(keys)) != len(keys):
+            raise ma.ValidationError(
+                "Group by a comma-separated list of distinct type, level, status, town."
+            )
+
+
+class StatsSchema(ma.Schema):
+    total = fields.Integer()
+    groups = fields.List(
+        fields.Dict(),
+        metadata={"description": "One object per group: the group_by fields and `count`."},
+    )
+
+
+carrier_schema = CarrierSchema()

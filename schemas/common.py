@@ -1,0 +1,109 @@
+"""Fields and schemas shared by every resource."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import marshmallow as ma
+from flask import current_app
+from marshmallow import fields, validate
+
+MAX_ID = 2**53 - 1
+MAX_PAGE = 1_000_000
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type = fields.String(metadata={"description": "Problem type URI (`about:blank`)."})
+    title = fields.String(metadata={"description": "HTTP status phrase."})
+    status = fields.Integer(metadata={"description": "HTTP status code."})
+    detail = fields.String(metadata={"description": "What went wrong, for a person."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Validation messages by field (422)."},
+    )
+
+
+def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
+    """A positive integer id within the range every database stores."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class Timestamp(fields.DateTime):
+    """A stored naive-UTC datetime shown in the configured time zone, with its offset."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        zone = ZoneInfo(current_app.config["TIMEZONE"])
+        return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")
+
+
+class ContactSchema(ma.Schema):
+    """A contact person: not public."""
+
+    name = fields.String(allow_none=True, validate=validate.Length(max=100))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=200))
+
+
+class ResourceSchema(ma.Schema):
+    """``id``, ``created_at`` and ``updated_at``, read-only on every resource."""
+
+    id = fields.Integer(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class ListArgsSchema(ma.Schema):
+    """Pagination, search and sort of every list (SPEC §4)."""
+
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": "Page number, from 1. A page past the end is empty."},
+    )
+    page_size = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Items per page, 1 to 100 (default 20)."},
+    )
+    q = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Search in names (case-insensitive substring)."},
+    )
+
+
+def sort_field(choices: list[str]) -> fields.String:
+    """A ``sort`` parameter: ``field`` or ``-field`` (descending), comma-separated."""
+    allowed = set(choices) | {f"-{choice}" for choice in choices}
+
+    def check(value: str) -> None:
+        bad = [key for key in value.split(",") if key not in allowed]
+        if bad:
+            raise ma.ValidationError(
+                f"Cannot sort by {', '.join(bad)}; use one of {', '.join(choices)} "
+                "(prefix - for descending)."
+            )
+
+    return fields.String(
+        validate=check,
+        metadata={"description": f"Sort by {', '.join(choices)}; prefix `-` for descending."},
+    )
+
+
+def one_of(codes, what: str) -> validate.OneOf:
+    return validate.OneOf(list(codes), error=f"Not a {what}: {{input}}. Use one of {{choices}}.")
+
+
+def validate_town(value: str | None) -> None:
+    """A town must be one of the configured towns and subdistricts (SPEC §5.1)."""
+    from registry.places import towns
+
+    if value is not None and value not in towns():
+        raise ma.ValidationError(f"Not a town or subdistrict of this city: {value}.")

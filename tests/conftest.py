@@ -1,0 +1,213 @@
+"""Test set-up: a fresh database per test (SQLite by default, PostgreSQL when
+``REGISTRY_TEST_DATABASE_URL`` is set), the app, a client and factories for tokens and data."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from registry import create_app, db
+
+PG_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> str | None:
+    """A migrated SQLite file copied for each test, or a migrated PostgreSQL database."""
+    if PG_URL:
+        database = db.bind(PG_URL)
+        with database.connection_context():
+            database.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            db.upgrade()
+        database.close()
+        return None
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = db.bind(f"sqlite:///{path}")
+    with database.connection_context():
+        db.upgrade()
+    database.close()
+    return str(path)
+
+
+def _truncate_postgres(database) -> None:
+    tables = [name for name in database.get_tables() if name != "schema_version"]
+    if tables:
+        database.execute_sql(
+            "TRUNCATE " + ", ".join(f'"{name}"' for name in tables) + " RESTART IDENTITY CASCADE"
+        )
+
+
+@pytest.fixture
+def database_url(template_db, tmp_path) -> str:
+    if PG_URL:
+        return PG_URL
+    path = tmp_path / "registry.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url):
+    """The app on a fresh database holding the default evaluation policies."""
+    from fixtures import loader
+
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "SCHEDULER": False})
+    with app.app_context():
+        with db.database.connection_context():
+            if PG_URL:
+                _truncate_postgres(db.database.obj)
+            loader.load_policies()
+    yield app
+    if not db.database.is_closed():
+        db.database.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Api:
+    """A thin JSON client: ``api.get(path, token=…)`` answers the werkzeug response."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _headers(self, token, headers):
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def get(self, path, token=None, headers=None, **kwargs):
+        return self.client.get(path, headers=self._headers(token, headers), **kwargs)
+
+    def post(self, path, json=None, token=None, headers=None, **kwargs):
+        return self.client.post(path, json=json, headers=self._headers(token, headers), **kwargs)
+
+    def patch(self, path, json=None, token=None, headers=None, **kwargs):
+        return self.client.patch(path, json=json, headers=self._headers(token, headers), **kwargs)
+
+    def put(self, path, json=None, token=None, headers=None, **kwargs):
+        return self.client.put(path, json=json, headers=self._headers(token, headers), **kwargs)
+
+    def delete(self, path, token=None, headers=None, **kwargs):
+        return self.client.delete(path, headers=self._headers(token, headers), **kwargs)
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def make_token(app):
+    """``make_token(role, org_ids=(), name=None)`` creates a principal and returns its token."""
+    from registry import tokens
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str, org_ids=(), name: str | None = None) -> str:
+        with app.app_context(), db.database.connection_context():
+            _, token = tokens.create_principal_token(
+                name=name or f"{role}-{next(counter)}",
+                role=role,
+                organization_ids=list(org_ids),
+                actor="tests",
+            )
+        return token
+
+    return make
+
+
+@pytest.fixture
+def admin(make_token) -> str:
+    return make_token("bureau_admin", name="bureau admin")
+
+
+@pytest.fixture
+def viewer(make_token) -> str:
+    return make_token("bureau_viewer", name="bureau viewer")
+
+
+@pytest.fixture
+def org_factory(api, admin):
+    """``org_factory(**fields)`` creates an organisation through the API and returns its JSON."""
+    counter = iter(range(1, 10_000))
+
+    def make(**fields) -> dict:
+        body = {"name": f"示例企业{next(counter)}", "kind": "enterprise", **fields}
+        response = api.post("/api/v1/organizations", json=body, token=admin)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+@pytest.fixture
+def carrier_factory(api, admin, org_factory):
+    """``carrier_factory(**fields)`` creates a carrier through the API (and a host)."""
+    counter = iter(range(1, 10_000))
+
+    def make(**fields) -> dict:
+        if "host_organization_id" not in fields:
+            fields["host_organization_id"] = org_factory()["id"]
+        body = {
+            "name": f"示例载体{next(counter)}",
+            "type": "skill_master_studio",
+            "level": "county",
+            **fields,
+        }
+        response = api.post("/api/v1/carriers", json=body, token=admin)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+@pytest.fixture
+def accredit(app):
+    """``accredit(carrier_id, on, level=None, **extra)`` records an accreditation."""
+    import datetime as dt
+
+    from registry import milestones
+    from registry.models import Carrier
+
+    def run(carrier_id: int, on: dt.date | str, level: str | None = None, **extra) -> None:
+        on = dt.date.fromisoformat(on) if isinstance(on, str) else on
+        with app.test_request_context(), db.database.connection_context():
+            carrier = Carrier.get_by_id(carrier_id)
+            data = {"kind": "accredited", "occurred_on": on, "level": level, **extra}
+            milestones.record_milestone(carrier, data, actor="tests")
+
+    return run
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements peewee logs."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record):
+        sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
+        self.statements.append(str(sql))
+
+
+@pytest.fixture
+def count_queries() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("peewee")
+    counter = QueryCounter()
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(old_level)
