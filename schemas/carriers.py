@@ -68,8 +68,8 @@ class CarrierSchema(ResourceSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=10_000))
     lead_person = fields.String(allow_none=True, validate=validate.Length(max=100))
     established_on = fields.Date(allow_none=True)
-    accredited_on = fields.Date(dump_only=True)
-    certificate_no = fields.String(dump_only=True)
+    accredited_on = fields.Date(dump_only=True, allow_none=True)
+    certificate_no = fields.String(dump_only=True, allow_none=True)
     valid_until = fields.Date(
         allow_none=True,
         metadata={
@@ -86,6 +86,7 @@ class CarrierSchema(ResourceSchema):
     )
     next_report_due_on = fields.Date(
         dump_only=True,
+        allow_none=True,
         metadata={
             "description": "When the oldest missing annual report is due (report_due of the "
             "following year)."
@@ -102,7 +103,7 @@ class CarrierSchema(ResourceSchema):
 
     @ma.validates("partners")
     def no_duplicate_partners(self, value, **kwargs):
-        ids = [partner["organization_id"] for partner in value]
+        ids = [partner.get("organization_id") for partner in value]
         if len(ids) != len(set(ids)):
             raise ma.ValidationError("An organisation can be a partner only once.")
 

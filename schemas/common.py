@@ -107,3 +107,11 @@ def validate_town(value: str | None) -> None:
 
     if value is not None and value not in towns():
         raise ma.ValidationError(f"Not a town or subdistrict of this city: {value}.")
+
+
+def update_schema(schema_class: type[ma.Schema]) -> ma.Schema:
+    """The PATCH form of a schema: every top-level field optional, nested objects still whole.
+
+    (``partial=True`` would also make the fields inside nested objects optional.)
+    """
+    return schema_class(partial=tuple(schema_class._declared_fields))

@@ -347,3 +347,36 @@ def test_stats_groups(api, admin, catalogue):
     assert api.get("/api/v1/stats/carriers?group_by=colour", token=admin).status_code == 422
     town = api.get("/api/v1/stats/carriers?group_by=town&tag=汽配", token=admin).get_json()
     assert town == {"total": 2, "groups": [{"town": "周巷镇", "count": 2}]}
+
+
+def test_partner_without_organisation_is_422_on_create_and_patch(api, admin, carrier_factory):
+    carrier = carrier_factory()
+    url = f"{BASE}/{carrier['id']}"
+    etag = api.get(url, token=admin).headers["ETag"]
+    bad = [{"role": "other"}]
+    created = api.post(
+        BASE,
+        token=admin,
+        json={
+            "name": "x",
+            "type": "maker_space",
+            "level": "county",
+            "host_organization_id": carrier["host_organization_id"],
+            "partners": bad,
+        },
+    )
+    assert created.status_code == 422
+    assert "partners.0.organization_id" in created.get_json()["errors"]
+    patched = api.patch(url, json={"partners": bad}, token=admin, headers={"If-Match": etag})
+    assert patched.status_code == 422
+    assert api.get(url, token=admin).headers["ETag"] == etag
+
+
+def test_nested_contact_errors_are_flat_strings(api, admin, org_factory):
+    response = api.post(
+        "/api/v1/organizations", token=admin, json={"name": "x", "kind": "other", "contact": [None]}
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert all(isinstance(m, str) for messages in errors.values() for m in messages)
+    assert "contact" in errors

@@ -24,6 +24,7 @@ from schemas.carriers import (
     StatsArgsSchema,
     StatsSchema,
 )
+from schemas.common import update_schema
 
 blp = Blueprint(
     "carriers",
@@ -151,7 +152,7 @@ class CarriersById(MethodView):
             return "", 304, {"ETag": etag}
         return shown([carrier])[0], 200, {"ETag": etag}
 
-    @blp.arguments(CarrierSchema(partial=True))
+    @blp.arguments(update_schema(CarrierSchema))
     @blp.response(200, CarrierSchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)

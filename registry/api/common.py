@@ -45,18 +45,26 @@ def problem(
     return response
 
 
+def _field_messages(prefix: str, value, errors: dict) -> None:
+    """Nested marshmallow messages as flat ``{"a.b": [text]}`` (``a`` for the object itself)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            _field_messages(name, inner, errors)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _field_messages(prefix, item, errors)
+    else:
+        errors.setdefault(prefix or "_body", []).append(str(value))
+
+
 def _flatten(messages) -> tuple[dict, str | None]:
     """webargs groups messages by location (``json``, ``query``…): clients want them by field."""
     errors: dict = {}
     detail = None
     for location, value in (messages or {}).items():
         if isinstance(value, dict):
-            for field, field_messages in value.items():
-                errors.setdefault(field, [])
-                if isinstance(field_messages, list):
-                    errors[field].extend(field_messages)
-                else:
-                    errors[field].append(field_messages)
+            _field_messages("", value, errors)
         else:
             text = " ".join(value) if isinstance(value, list) else str(value)
             if location == "json" and text == "Invalid input type.":
@@ -69,6 +77,23 @@ class Api(SmorestApi):
     """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        """Document every error response as ``application/problem+json``."""
+        self.spec.components.schema("Problem", schema=self.ERROR_SCHEMA)
+        for status in HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["content"] = {PROBLEM_JSON: {"schema": "Problem"}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {
+                "description": "Default error response",
+                "content": {PROBLEM_JSON: {"schema": "Problem"}},
+            },
+            lazy=True,
+        )
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}

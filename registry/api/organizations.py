@@ -16,6 +16,7 @@ from registry.api.common import (
     paginate,
 )
 from registry.models import Organization
+from schemas.common import update_schema
 from schemas.organizations import OrganizationQueryArgsSchema, OrganizationSchema
 
 blp = Blueprint(
@@ -101,7 +102,7 @@ class OrganizationsById(MethodView):
             return "", 304, {"ETag": etag}
         return organizations.as_dict(org), 200, {"ETag": etag}
 
-    @blp.arguments(OrganizationSchema(partial=True))
+    @blp.arguments(update_schema(OrganizationSchema))
     @blp.response(200, OrganizationSchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
