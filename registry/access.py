@@ -295,9 +295,9 @@ def readable_column(column: pw.Field, who: Principal | None):
     """
     if is_bureau(who) or column.name in PUBLIC_CARRIER_FIELDS:
         return column
-    if who is None:
-        return pw.SQL("NULL")
-    return pw.Case(None, [(Carrier.id.in_(own_carrier_ids_query(who)), column)], None)
+    # An expression, not a bare NULL: PostgreSQL refuses to ORDER BY a constant.
+    readable = Carrier.id < 0 if who is None else Carrier.id.in_(own_carrier_ids_query(who))
+    return pw.Case(None, [(readable, column)], None)
 
 
 def can_read_carrier_fully(who: Principal | None, carrier: Carrier) -> bool:

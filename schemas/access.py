@@ -83,7 +83,10 @@ class TokenCreateSchema(ma.Schema):
 class TokenQueryArgsSchema(ListArgsSchema):
     """Filters of the token list."""
 
-    role = fields.String(validate=one_of(ROLES, "role"))
+    role = fields.String(
+        validate=one_of(ROLES, "role"),
+        metadata={"description": "Tokens of principals of this role."},
+    )
     active = fields.Boolean(metadata={"description": "Only active (true) or inactive tokens."})
     principal_id = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID),

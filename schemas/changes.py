@@ -70,13 +70,22 @@ class ChangeQueryArgsSchema(ListArgsSchema):
         validate=validate.Regexp(r"^[a-z][a-z_]{0,39}$", error="Not an object type: {input}."),
         metadata={"description": "carrier, organization, token…"},
     )
-    object_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    object_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "The changed object's id (with object_type)."},
+    )
     actor = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "The principal's name, exactly."},
     )
-    action = fields.String(validate=one_of(CHANGE_ACTIONS, "change action"))
-    request_id = fields.String(validate=validate.Length(min=1, max=64))
+    action = fields.String(
+        validate=one_of(CHANGE_ACTIONS, "change action"),
+        metadata={"description": "One of " + ", ".join(CHANGE_ACTIONS)},
+    )
+    request_id = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The changes of one request (its `X-Request-ID`)."},
+    )
     time_from = TimeBound(
         end=False,
         data_key="from",
