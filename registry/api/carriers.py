@@ -112,6 +112,19 @@ def shown(rows: list[Carrier]) -> list[dict]:
     return [item if item["id"] in full else access.public_view(item) for item in items]
 
 
+def public_only(item: dict) -> dict:
+    """A carrier dict reduced to its public fields (see ``access.public_view``)."""
+    return access.public_view(item)
+
+
+def get_editable(carrier_id: int, fields=()) -> Carrier:
+    """The carrier, for a write: 404 when the caller may not see it, 403 when it may not
+    edit it (or, for an operator, one of ``fields``)."""
+    carrier, _ = access.get_readable_carrier(carrier_id)
+    access.require_carrier_editor(carrier, fields)
+    return carriers.load(carrier.id)
+
+
 @blp.route("/carriers")
 class Carriers(MethodView):
     @blp.arguments(CarrierQueryArgsSchema, location="query")
@@ -160,9 +173,7 @@ class CarriersById(MethodView):
         Status, accreditation date and certificate change only through milestones; sending
         them is a 422. An operator may not move a carrier to another host organisation.
         """
-        carrier, _ = access.get_readable_carrier(carrier_id)
-        access.require_carrier_editor(carrier, data)
-        carrier = carriers.load(carrier.id)
+        carrier = get_editable(carrier_id, data)
         check_if_match(ETAG, carrier)
         carrier = carriers.update_carrier(carrier, data)
         return shown([carrier])[0], 200, {"ETag": etag_of(ETAG, carrier)}
