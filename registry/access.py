@@ -1,14 +1,32 @@
 """Who may do what (SPEC §6): token checks and every authorisation decision.
 
-Views never decide on their own: they call :func:`require`, :func:`carrier_scope`,
-:func:`can_read_carrier_fully` and friends here.
+Views, exports and the calendar never decide on their own: they call :func:`require`,
+:func:`carrier_scope`, :func:`get_readable_carrier`, :func:`require_carrier_operator` and
+friends here.
+
+The rules, in the words of SPEC §6:
+
+* everyone (no token too) reads accredited carriers, public fields only;
+* the bureau (admin and viewer) reads everything;
+* an operator reads everything about its **own carriers**: those hosted by, or partnered
+  with, one of its organisations;
+* a partner reads everything about its **own submissions**: registrations (carriers that
+  entered through ``/registrations``) hosted by, or partnered with, one of its organisations;
+* only the bureau admin writes, except descriptive edits, annual reports and alert
+  acknowledgements by an operator on its own carriers, and registrations by a partner for
+  its own organisations until they are reviewed.
+
+401 means no or a bad token, 403 a known principal acting outside its rights, 404 a carrier
+the caller may not see at all (saying 403 would reveal that it exists).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 import peewee as pw
 from flask import g, request
@@ -23,11 +41,14 @@ OPERATOR = "operator"
 PARTNER = "partner"
 BUREAU_ROLES = frozenset({BUREAU_ADMIN, BUREAU_VIEWER})
 ORGANISATION_ROLES = frozenset({OPERATOR, PARTNER})
+ALL_ROLES = (BUREAU_ADMIN, BUREAU_VIEWER, OPERATOR, PARTNER)
 
 #: Carrier statuses the public directory shows.
 PUBLIC_STATUSES = frozenset({"accredited"})
-#: Carrier fields anyone may read; everything else (contacts, attributes, internal dates,
-#: alert counts, review notes) needs a token that may read the carrier fully.
+#: Statuses of a registration the bureau has not accepted: edited through /registrations only.
+REGISTRATION_STATUSES = frozenset({"submitted", "rejected"})
+#: Carrier fields anyone may read; everything else (contacts, attributes, lead person,
+#: internal dates, alert counts) needs a token that may read the carrier fully.
 PUBLIC_CARRIER_FIELDS = frozenset(
     {
         "id",
@@ -49,25 +70,38 @@ PUBLIC_CARRIER_FIELDS = frozenset(
         "updated_at",
     }
 )
+#: Carrier fields only the bureau admin may write (an operator edits the rest of its own).
+BUREAU_ONLY_CARRIER_FIELDS = frozenset(
+    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on"}
+)
+
+#: Methods that change nothing: the only ones open to the public and the bureau viewer.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 TOKEN_PREFIX = "crt_"
+#: Bytes of randomness in a token (SPEC §4: random; the issue: at least 32 bytes).
+TOKEN_BYTES = 32
+#: ``last_used_at`` is bookkeeping, not an audited write: refreshed at most this often.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
 
 # --- tokens ---------------------------------------------------------------------------
 
 
 def new_token() -> str:
-    """A fresh random token: 32 bytes of entropy, URL-safe."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+    """A fresh random token: 32 bytes from the OS's CSPRNG, URL-safe, with a recognisable prefix."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def hash_token(token: str) -> str:
     """SHA-256 of the token: what is stored (the token has enough entropy for a fast hash)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_token(principal: Principal, name: str, expires_at=None) -> tuple[Token, str]:
-    """Create a token row for ``principal`` and return it with the token shown once."""
+def issue_token(
+    principal: Principal, name: str, expires_at: dt.datetime | None = None
+) -> tuple[Token, str]:
+    """Create a token row for ``principal`` and return it with the token, shown once."""
     token = new_token()
     row = Token.create(
         principal=principal,
@@ -79,27 +113,43 @@ def issue_token(principal: Principal, name: str, expires_at=None) -> tuple[Token
     return row, token
 
 
+def is_active(token: Token, now: dt.datetime | None = None) -> bool:
+    """Neither revoked nor expired."""
+    now = now or utcnow()
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
 def principal_for_token(token: str) -> tuple[Principal, Token] | None:
     """The principal behind a presented token, or None when it is unknown, expired or revoked."""
     digest = hash_token(token)
     row = Token.select(Token, Principal).join(Principal).where(Token.token_hash == digest).first()
-    # The lookup is by an index on the hash; the constant-time comparison guards the equality
-    # itself so that nothing about the stored hash leaks through timing.
+    # The lookup is by the unique index on the hash; the constant-time comparison guards the
+    # equality itself so that nothing about a stored hash leaks through timing.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    now = utcnow()
-    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    if not is_active(row):
         return None
     return row.principal, row
 
 
+def _touch(token: Token) -> None:
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        Token.update(last_used_at=now).where(Token.id == token.id).execute()
+        token.last_used_at = now
+
+
 def authenticate() -> None:
-    """Set ``g.principal`` (None when anonymous) from the request; 401 for a bad token."""
+    """Set ``g.principal``, ``g.token`` and ``g.actor`` (None when anonymous); 401 for a bad
+    token."""
     g.principal = None
     g.token = None
     g.actor = None
     header = request.headers.get("Authorization")
     if header is None:
+        if request.method not in READ_METHODS:
+            # SPEC §6: the public may only read; say so before looking at the body.
+            abort(401, message="This needs a token.", headers={"WWW-Authenticate": "Bearer"})
         return
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -116,18 +166,38 @@ def authenticate() -> None:
             headers={"WWW-Authenticate": 'Bearer realm="registry", error="invalid_token"'},
         )
     g.principal, g.token = found
-    g.actor = f"{g.principal.name} ({g.token.name})"
+    g.actor = g.principal.name
+    _touch(g.token)
+    if g.principal.role == BUREAU_VIEWER and request.method not in READ_METHODS:
+        # SPEC §6: a bureau viewer reads everything and writes nothing.
+        abort(403, message="A bureau_viewer may not change anything.")
 
 
 def principal() -> Principal | None:
+    """The authenticated caller of this request, or None when anonymous."""
     return getattr(g, "principal", None)
 
 
+def current_token() -> Token | None:
+    """The token this request was made with, or None when anonymous."""
+    return getattr(g, "token", None)
+
+
 def organisations_of(who: Principal | None) -> set[int]:
+    """The organisations ``who`` acts for (none for the bureau and the public)."""
     return set(who.organization_ids or []) if who is not None else set()
 
 
-# --- decisions ------------------------------------------------------------------------
+def me(who: Principal) -> dict:
+    """What ``GET /me`` answers (SPEC §5.1)."""
+    return {
+        "name": who.name,
+        "role": who.role,
+        "organizations": sorted(organisations_of(who)),
+    }
+
+
+# --- roles ------------------------------------------------------------------------------
 
 
 def require(*roles: str) -> Principal:
@@ -142,16 +212,28 @@ def require(*roles: str) -> Principal:
 
 def require_reader() -> Principal:
     """Any authenticated principal (the non-public parts of the API)."""
-    return require(BUREAU_ADMIN, BUREAU_VIEWER, OPERATOR, PARTNER)
+    return require(*ALL_ROLES)
+
+
+def require_bureau() -> Principal:
+    """The bureau, admin or viewer: reads the audit trail, alerts, targets (SPEC §1)."""
+    return require(BUREAU_ADMIN, BUREAU_VIEWER)
+
+
+def require_admin() -> Principal:
+    """The bureau admin: policies, targets, webhooks, tokens, review, accreditation."""
+    return require(BUREAU_ADMIN)
 
 
 def is_bureau(who: Principal | None) -> bool:
     return who is not None and who.role in BUREAU_ROLES
 
 
-def own_carrier_ids_query(who: Principal):
-    """Subquery of the ids of carriers hosted by, or partnered with, the caller's organisations."""
-    orgs = list(organisations_of(who)) or [-1]
+# --- carriers ---------------------------------------------------------------------------
+
+
+def _linked_carrier_ids(orgs: Iterable[int]) -> pw.ModelSelect:
+    orgs = list(orgs) or [-1]
     partnered = CarrierPartner.select(CarrierPartner.carrier).where(
         CarrierPartner.organization.in_(orgs)
     )
@@ -160,25 +242,33 @@ def own_carrier_ids_query(who: Principal):
     )
 
 
+def own_carrier_ids_query(who: Principal) -> pw.ModelSelect:
+    """Subquery of the carriers a non-bureau caller may read fully.
+
+    An operator's own carriers are those hosted by, or partnered with, its organisations; a
+    partner's are its own submissions: registrations linked to its organisations.
+    """
+    query = _linked_carrier_ids(organisations_of(who))
+    if who.role == PARTNER:
+        query = query.where(Carrier.submitted_by.is_null(False))
+    elif who.role != OPERATOR:
+        query = query.where(Carrier.id == -1)
+    return query
+
+
 def is_own_carrier(who: Principal | None, carrier: Carrier) -> bool:
-    """Whether ``carrier`` belongs to one of the caller's organisations (host or partner)."""
-    orgs = organisations_of(who)
-    if not orgs:
+    """Whether ``carrier`` is one of the caller's own (see :func:`own_carrier_ids_query`)."""
+    if who is None or who.role not in ORGANISATION_ROLES or not organisations_of(who):
         return False
-    if carrier.host_organization_id in orgs:
-        return True
-    return (
-        CarrierPartner.select()
-        .where((CarrierPartner.carrier == carrier.id) & CarrierPartner.organization.in_(list(orgs)))
-        .exists()
-    )
+    return own_carrier_ids_query(who).where(Carrier.id == carrier.id).exists()
 
 
 def carrier_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:
     """Restrict a carrier query to what the caller may see at all.
 
     The bureau sees everything; everyone sees accredited carriers (public fields); operators
-    and partners also see every carrier of their own organisations.
+    and partners also see their own carriers. List totals come from the same query, so they
+    always agree with what is shown.
     """
     if is_bureau(who):
         return query
@@ -188,8 +278,30 @@ def carrier_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelec
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))
 
 
+def full_read_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:
+    """Restrict a carrier query to the carriers the caller may read fully."""
+    if is_bureau(who):
+        return query
+    if who is None:
+        return query.where(Carrier.id == -1)
+    return query.where(Carrier.id.in_(own_carrier_ids_query(who)))
+
+
+def readable_column(column: pw.Field, who: Principal | None):
+    """``column`` as the caller may filter or sort on it.
+
+    A non-public column reads as NULL on carriers the caller may not read fully, so that a
+    filter or a sort on it never reveals a hidden value (and never matches on one).
+    """
+    if is_bureau(who) or column.name in PUBLIC_CARRIER_FIELDS:
+        return column
+    # An expression, not a bare NULL: PostgreSQL refuses to ORDER BY a constant.
+    readable = Carrier.id < 0 if who is None else Carrier.id.in_(own_carrier_ids_query(who))
+    return pw.Case(None, [(readable, column)], None)
+
+
 def can_read_carrier_fully(who: Principal | None, carrier: Carrier) -> bool:
-    """Whether the caller may read every field of ``carrier``."""
+    """Whether the caller may read every field of ``carrier`` (and its history)."""
     return is_bureau(who) or is_own_carrier(who, carrier)
 
 
@@ -204,6 +316,11 @@ def full_read_ids(who: Principal | None, carriers: list[Carrier]) -> set[int]:
     return {row.id for row in own}
 
 
+def public_view(item: dict) -> dict:
+    """A carrier's API dict reduced to its public fields."""
+    return {key: value for key, value in item.items() if key in PUBLIC_CARRIER_FIELDS}
+
+
 def get_readable_carrier(carrier_id: int) -> tuple[Carrier, bool]:
     """The carrier and whether it may be read fully; 404 when the caller may not see it at all
     (revealing that a non-public carrier exists would leak)."""
@@ -214,12 +331,72 @@ def get_readable_carrier(carrier_id: int) -> tuple[Carrier, bool]:
     return carrier, can_read_carrier_fully(who, carrier)
 
 
-def require_carrier_editor(carrier: Carrier) -> Principal:
-    """Descriptive edits: the bureau admin, or an operator of the carrier's organisations."""
-    who = require(BUREAU_ADMIN, BUREAU_VIEWER, OPERATOR, PARTNER)
+def get_fully_readable_carrier(carrier_id: int) -> Carrier:
+    """The carrier for a non-public read (its history, reports…): 401 anonymous, 404 when
+    hidden, 403 when only its public fields may be read."""
+    who = require_reader()
+    carrier, full = get_readable_carrier(carrier_id)
+    if not full:
+        abort(403, message=f"A {who.role} may read only the public fields of carrier {carrier_id}.")
+    return carrier
+
+
+def require_carrier_operator(carrier: Carrier) -> Principal:
+    """The bureau admin, or an operator of one of ``carrier``'s organisations.
+
+    The rule of SPEC §6 for descriptive edits, annual reports and alert acknowledgements.
+    A registration not accepted yet is the partner's: operators leave it alone.
+    """
+    who = require_reader()
     if who.role == BUREAU_ADMIN:
         return who
     if who.role == OPERATOR and is_own_carrier(who, carrier):
+        if carrier.status in REGISTRATION_STATUSES:
+            abort(
+                403,
+                message=f"Carrier {carrier.id} is a registration ({carrier.status}); "
+                "only its partner and the bureau change it.",
+            )
         return who
-    abort(403, message=f"A {who.role} may not edit carrier {carrier.id}.")
+    abort(403, message=f"A {who.role} may not change carrier {carrier.id}.")
     raise AssertionError  # pragma: no cover
+
+
+def require_carrier_editor(carrier: Carrier, fields: Iterable[str] = ()) -> Principal:
+    """A descriptive edit of ``carrier`` touching ``fields``: an operator may not move it to
+    another host, change its type or level, or override its dates (403)."""
+    who = require_carrier_operator(carrier)
+    if who.role != BUREAU_ADMIN:
+        protected = BUREAU_ONLY_CARRIER_FIELDS & set(fields)
+        if protected:
+            abort(403, message="Only the bureau may change " + ", ".join(sorted(protected)) + ".")
+    return who
+
+
+# --- registrations ----------------------------------------------------------------------
+
+
+def registration_scope(query: pw.ModelSelect, who: Principal) -> pw.ModelSelect:
+    """Registrations (carriers that entered through /registrations) the caller may read."""
+    return full_read_scope(query.where(Carrier.submitted_by.is_null(False)), who)
+
+
+def require_registrant(organization_ids: Iterable[int]) -> Principal:
+    """A submission or edit naming ``organization_ids`` (host and partners): the bureau
+    admin, or a partner that names at least one of its own organisations (403 otherwise)."""
+    who = require(BUREAU_ADMIN, PARTNER)
+    if who.role == PARTNER and not organisations_of(who) & set(organization_ids):
+        abort(
+            403,
+            message="A partner registers for its own organisations: name one of "
+            f"{', '.join(map(str, sorted(organisations_of(who))))} as host or partner.",
+        )
+    return who
+
+
+def require_registration_editor(carrier: Carrier) -> Principal:
+    """Editing a registration: the bureau admin, or a partner whose submission it is."""
+    who = require(BUREAU_ADMIN, PARTNER)
+    if who.role == PARTNER and not is_own_carrier(who, carrier):
+        abort(403, message=f"Registration {carrier.id} is not one of your submissions.")
+    return who

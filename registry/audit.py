@@ -14,12 +14,18 @@ from registry.models import Change, OutboxEvent
 
 
 def current_actor() -> str:
-    """The acting principal (``name (token name)``), or the system actor outside a request."""
+    """The acting principal's name, or the system actor outside a request."""
     if has_request_context():
         actor = getattr(g, "actor", None)
         if actor:
             return actor
     return "system"
+
+
+def current_token_name() -> str | None:
+    """The name of the token the request was made with (None outside a request)."""
+    token = getattr(g, "token", None) if has_request_context() else None
+    return token.name if token is not None else None
 
 
 def current_request_id() -> str | None:
@@ -33,17 +39,27 @@ def record_change(
     before: dict | None,
     after: dict | None,
     actor: str | None = None,
+    carrier_id: int | None = None,
 ) -> Change:
-    """Append one audit record (call inside the write's transaction)."""
+    """Append one audit record (call inside the write's transaction).
+
+    ``actor`` defaults to the request's principal, and the token it used is recorded with
+    it. ``carrier_id`` links a record about another object (an annual report, an alert…)
+    to its carrier's history; carrier records link to themselves.
+    """
+    if carrier_id is None and object_type == "carrier":
+        carrier_id = object_id
     return Change.create(
         at=utcnow(),
         actor=actor or current_actor(),
+        token_name=current_token_name(),
         action=action,
         object_type=object_type,
         object_id=object_id,
         before=jsonable(before),
         after=jsonable(after),
         request_id=current_request_id(),
+        carrier_id=carrier_id,
     )
 
 

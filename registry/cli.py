@@ -68,20 +68,38 @@ def load_fixtures_command(demo: bool):
     help="Organisation the principal acts for (repeatable; operators and partners).",
 )
 @click.option("--name", required=True, help="Name of the principal and its token.")
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 36_500),
+    default=None,
+    help="Make the token expire after this many days (default: never).",
+)
 @with_appcontext
-def create_token_command(role: str, organization_ids: tuple[int, ...], name: str):
+def create_token_command(
+    role: str, organization_ids: tuple[int, ...], name: str, expires_in_days: int | None
+):
     """Create a principal and print its token (shown once, alone on the last line)."""
-    from registry import tokens
+    import datetime as dt
 
+    from registry import tokens
+    from registry.db import utcnow
+
+    expires_at = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
     with db.database.connection_context():
         try:
             principal, token = tokens.create_principal_token(
-                name=name, role=role, organization_ids=list(organization_ids), actor="cli"
+                name=name,
+                role=role,
+                organization_ids=list(organization_ids),
+                expires_at=expires_at,
+                actor="cli",
             )
         except tokens.TokenError as error:
-            raise click.UsageError(str(error)) from error
+            raise click.UsageError(error.message) from error
     orgs = f", organisations {', '.join(map(str, organization_ids))}" if organization_ids else ""
     click.echo(f"Token for {principal.name} ({role}{orgs}). Shown once; store it now.")
+    if expires_at:
+        click.echo(f"It expires at {expires_at.isoformat(timespec='seconds')} UTC.")
     click.echo(token)
 
 

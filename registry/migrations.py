@@ -31,6 +31,56 @@ def _initial_schema() -> None:
     )
 
 
+def _add_missing(model, names: list[str]) -> list[str]:
+    """Add the columns of ``model`` named ``names`` that its table lacks; return those added.
+
+    Step 1 creates tables from the current models, so a fresh database already has every
+    column; an upgraded one gets them here.
+    """
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    table = model._meta.table_name
+    present = {column.name for column in database.get_columns(table)}
+    missing = [name for name in names if model._meta.fields[name].column_name not in present]
+    if missing:
+        migrator = SchemaMigrator.from_database(database.obj)
+        migrate(
+            *[
+                migrator.add_column(
+                    table, model._meta.fields[name].column_name, model._meta.fields[name]
+                )
+                for name in missing
+            ]
+        )
+    return missing
+
+
+def _access_and_audit() -> None:
+    """Audit records name the token and link to their carrier; tokens get a version (ETag);
+    registrations keep who reviewed them and when."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from registry import models as m
+
+    migrator = SchemaMigrator.from_database(database.obj)
+    added = _add_missing(m.Change, ["token_name", "carrier_id"])
+    if "carrier_id" in added:
+        # add_column indexes carrier_id itself (index=True); request_id gains one.
+        migrate(migrator.add_index("change", ("request_id",)))
+        (
+            m.Change.update(carrier_id=m.Change.object_id)
+            .where(m.Change.object_type == "carrier")
+            .execute()
+        )
+    _add_missing(m.Token, ["version"])
+    _add_missing(m.Carrier, ["reviewed_at", "reviewed_by"])
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
+    (
+        2,
+        "access and audit: token names in changes, token versions, registration review",
+        _access_and_audit,
+    ),
 ]

@@ -42,11 +42,21 @@ def _rebuild(carrier: Carrier, milestones: list) -> None:
     carrier.save()
 
 
-def record_milestone(carrier: Carrier, data: dict, *, actor: str | None = None) -> Milestone:
+def record_milestone(
+    carrier: Carrier,
+    data: dict,
+    *,
+    actor: str | None = None,
+    audit_action: str = "milestone",
+    audit_extra: dict | None = None,
+) -> Milestone:
     """Append a milestone and apply it (409 via LifecycleError when the status machine refuses).
 
     A milestone dated before later ones is placed in date order and the whole history is
-    replayed, so the carrier always equals the replay of its milestones.
+    replayed, so the carrier always equals the replay of its milestones. A caller whose
+    write records a milestone as one part of it (the registration review) names its own
+    ``audit_action`` and adds ``audit_extra`` to the record's ``after``, so that the write
+    still leaves exactly one audit record.
     """
     actor = actor or audit.current_actor()
     with database.atomic():
@@ -76,11 +86,11 @@ def record_milestone(carrier: Carrier, data: dict, *, actor: str | None = None) 
         milestone.save()
         after = carriers.snapshot(carriers.load(carrier.id))
         audit.record_change(
-            "milestone",
+            audit_action,
             "carrier",
             carrier.id,
             before,
-            {**after, "milestone": as_dict(milestone)},
+            {**after, "milestone": as_dict(milestone), **(audit_extra or {})},
             actor=actor,
         )
         audit.emit("milestone.recorded", {"milestone": as_dict(milestone), "carrier": after})

@@ -1,38 +1,58 @@
-"""Principals and their tokens: creation and revocation, audited (the token never is)."""
+"""Principals and their tokens: creation and revocation, audited (the token itself never is).
+
+The token is returned once, by the function that creates it; only its SHA-256 and a short
+prefix (to recognise it in a list) are stored, and the audit record holds neither the token
+nor its hash.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from registry import access, audit
-from registry.db import database, utcnow
+from registry.carriers import DomainError
+from registry.db import database, locked, utcnow
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
 
 
-class TokenError(ValueError):
-    """A principal that cannot be created as asked."""
+class TokenError(DomainError):
+    """A principal or token that cannot be created as asked (422, naming the field)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(422, "The request body has invalid fields.", {field: [message]})
+        self.message = message
 
 
 def token_as_dict(token: Token) -> dict:
-    """A token as listed: never the token itself, nor its hash."""
+    """A token as listed and audited: never the token itself, nor its hash."""
     principal = token.principal
     return {
         "id": token.id,
         "name": token.name,
         "prefix": token.prefix,
-        "principal": {
-            "id": principal.id,
-            "name": principal.name,
-            "role": principal.role,
-            "organizations": list(principal.organization_ids or []),
-        },
+        "principal_id": principal.id,
+        "principal_name": principal.name,
+        "role": principal.role,
+        "organizations": sorted(principal.organization_ids or []),
+        "active": access.is_active(token),
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
         "last_used_at": token.last_used_at,
         "created_at": token.created_at,
         "updated_at": token.updated_at,
     }
+
+
+def _check_expiry(expires_at: dt.datetime | None) -> None:
+    if expires_at is not None and expires_at <= utcnow():
+        raise TokenError("The expiry must lie in the future.", "expires_at")
+
+
+def _check_name(name: str) -> str:
+    if not name.strip():
+        raise TokenError("A token needs a name.", "name")
+    return name.strip()
 
 
 def create_principal_token(
@@ -43,16 +63,19 @@ def create_principal_token(
     expires_at: dt.datetime | None = None,
     actor: str | None = None,
 ) -> tuple[Principal, str]:
-    """Create a principal with one token; return it and the token (shown once)."""
+    """Create a principal named ``name`` with one token of the same name; return the
+    principal and the token (shown once). ``expires_at`` is naive UTC."""
     if role not in ROLES:
-        raise TokenError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
-    if not name.strip():
-        raise TokenError("A token needs a name.")
+        raise TokenError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.", "role")
+    name = _check_name(name)
+    _check_expiry(expires_at)
     organization_ids = list(dict.fromkeys(organization_ids))
     if role in access.ORGANISATION_ROLES and not organization_ids:
-        raise TokenError(f"A {role} acts for at least one organisation (--organization ID).")
+        raise TokenError(
+            f"A {role} acts for at least one organisation (--organization ID).", "organizations"
+        )
     if role in access.BUREAU_ROLES and organization_ids:
-        raise TokenError(f"A {role} acts for the bureau, not for organisations.")
+        raise TokenError(f"A {role} acts for the bureau, not for organisations.", "organizations")
     with database.atomic():
         found = (
             {
@@ -66,21 +89,50 @@ def create_principal_token(
         )
         missing = [org_id for org_id in organization_ids if org_id not in found]
         if missing:
-            raise TokenError(f"No organisation {', '.join(map(str, missing))}.")
-        principal = Principal.create(
-            name=name.strip(), role=role, organization_ids=organization_ids
-        )
-        row, token = access.issue_token(principal, name.strip(), expires_at)
+            raise TokenError(f"No organisation {', '.join(map(str, missing))}.", "organizations")
+        principal = Principal.create(name=name, role=role, organization_ids=organization_ids)
+        row, token = access.issue_token(principal, name, expires_at)
         audit.record_change("token", "token", row.id, None, token_as_dict(row), actor=actor)
     return principal, token
 
 
-def revoke_token(token: Token) -> Token:
-    """Revoke a token (kept for the record, never usable again)."""
+def add_token(
+    principal_id: int,
+    *,
+    name: str,
+    expires_at: dt.datetime | None = None,
+    actor: str | None = None,
+) -> tuple[Token, str]:
+    """A further token for an existing principal (to rotate one without a gap); returns the
+    row and the token (shown once)."""
+    name = _check_name(name)
+    _check_expiry(expires_at)
     with database.atomic():
+        principal = Principal.get_or_none(Principal.id == principal_id)
+        if principal is None:
+            raise TokenError(f"No principal {principal_id}.", "principal_id")
+        row, token = access.issue_token(principal, name, expires_at)
+        audit.record_change("token", "token", row.id, None, token_as_dict(row), actor=actor)
+    return row, token
+
+
+def revoke_token(token: Token) -> Token:
+    """Revoke a token: kept for the record, never usable again (409 when already revoked)."""
+    with database.atomic():
+        token = locked(
+            Token.select(Token, Principal).join(Principal).where(Token.id == token.id)
+        ).get()
+        if token.revoked_at is not None:
+            raise DomainError(409, f"Token {token.id} was already revoked.")
         before = token_as_dict(token)
-        token.revoked_at = token.revoked_at or utcnow()
-        token.updated_at = utcnow()
+        token.revoked_at = utcnow()
+        token.updated_at = token.revoked_at
+        token.version += 1
         token.save()
         audit.record_change("token", "token", token.id, before, token_as_dict(token))
     return token
+
+
+def with_principal():
+    """Tokens joined with their principal (one query for a page)."""
+    return Token.select(Token, Principal).join(Principal)

@@ -68,6 +68,21 @@ PARTNER_ROLES: dict[str, str] = {
 
 ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
 
+#: Actions of the audit trail (SPEC §5.1 ``change``).
+CHANGE_ACTIONS: list[str] = [
+    "create",
+    "update",
+    "delete",
+    "milestone",
+    "void",
+    "review",
+    "import",
+    "token",
+]
+
+#: Carrier types a partner may register for review (SPEC §1: joint training bases).
+REGISTRATION_TYPES: list[str] = ["joint_training_base"]
+
 
 def level_rank(level: str) -> int:
     """0 for ``national`` up to 3 for ``county``: lower is higher."""

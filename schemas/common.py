@@ -32,8 +32,21 @@ def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
+def to_naive_utc(value: dt.datetime) -> dt.datetime:
+    """A client's datetime as stored: naive UTC (a naive one is in the configured zone)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError as error:
+        raise ma.ValidationError("Not a representable time.") from error
+
+
 class Timestamp(fields.DateTime):
-    """A stored naive-UTC datetime shown in the configured time zone, with its offset."""
+    """A stored naive-UTC datetime shown in the configured time zone, with its offset.
+
+    On input, ISO 8601 with or without an offset (without one, the configured zone).
+    """
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -42,6 +55,9 @@ class Timestamp(fields.DateTime):
             return value
         zone = ZoneInfo(current_app.config["TIMEZONE"])
         return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return to_naive_utc(super()._deserialize(value, attr, data, **kwargs))
 
 
 class ContactSchema(ma.Schema):

@@ -211,3 +211,37 @@ def count_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(counter)
         logger.setLevel(old_level)
+
+
+@pytest.fixture
+def db_state(app):
+    """``db_state()``: every row of every table, to prove that a refused call changed nothing.
+
+    A token's ``last_used_at`` is left out: it is bookkeeping of reads, not a change.
+    """
+    from registry.models import ALL_MODELS, Token
+
+    def dump() -> dict:
+        with app.app_context(), db.database.connection_context():
+            state = {}
+            for model in ALL_MODELS:
+                rows = list(model.select().order_by(model._meta.primary_key).dicts())
+                if model is Token:
+                    for row in rows:
+                        row.pop("last_used_at")
+                state[model._meta.table_name] = rows
+            return state
+
+    return dump
+
+
+@pytest.fixture
+def changes(app):
+    """``changes()``: the audit records, oldest first, as plain dicts."""
+    from registry.models import Change
+
+    def read() -> list[dict]:
+        with app.app_context(), db.database.connection_context():
+            return list(Change.select().order_by(Change.id).dicts())
+
+    return read

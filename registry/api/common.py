@@ -130,6 +130,12 @@ def error_responses(blp, *codes: int):
 
 # --- pagination -----------------------------------------------------------------------
 
+#: The headers of every list answer, for the OpenAPI document.
+LIST_HEADERS = {
+    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+}
+
 
 def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, dict]:
     """One page of ``query`` (LIMIT/OFFSET in SQL) and the ``X-Total-Count`` and ``Link``

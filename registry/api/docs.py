@@ -21,7 +21,10 @@ deadlines.
 * Single-resource GETs return an `ETag`; PATCH and DELETE need `If-Match`
   (428 without it, 412 when stale).
 * `Authorization: Bearer <token>`; without a token only accredited carriers and their
-  public fields can be read.
+  public fields can be read. 401: no or a bad token; 403: outside the caller's rights;
+  404 for a carrier the caller may not see at all. `GET /me` says who you are.
+* Every response carries `X-Request-ID` (an incoming one is kept); every write is one
+  record of the audit trail (`/changes`) with that request id.
 """
 
 PAGE = """<!DOCTYPE html>

@@ -29,3 +29,4 @@ class Token(BaseModel):
     expires_at = pw.DateTimeField(null=True)
     revoked_at = pw.DateTimeField(null=True)
     last_used_at = pw.DateTimeField(null=True)
+    version = pw.IntegerField(default=1)

@@ -12,13 +12,19 @@ class Change(BaseModel):
     """One audit record: append-only, never altered through the API."""
 
     at = pw.DateTimeField(default=utcnow, index=True)
+    #: The principal's name (``system``, ``cli``… outside a request).
     actor = pw.CharField(max_length=200, index=True)
+    #: The name of the token the principal acted with (null outside a request).
+    token_name = pw.CharField(max_length=200, null=True)
     action = pw.CharField(max_length=20, index=True)
     object_type = pw.CharField(max_length=40)
     object_id = pw.IntegerField(null=True)
     before = JSONField(null=True)
     after = JSONField(null=True)
-    request_id = pw.CharField(max_length=64, null=True)
+    request_id = pw.CharField(max_length=64, null=True, index=True)
+    #: The carrier the change belongs to (itself for carrier records; the carrier of an
+    #: annual report, alert…), so that ``/carriers/{id}/history`` is one indexed lookup.
+    carrier_id = pw.IntegerField(null=True, index=True)
 
     class Meta:
         indexes = ((("object_type", "object_id"), False),)

@@ -64,6 +64,8 @@ class Carrier(BaseModel):
     #: Partner registration: the principal that submitted it and the review outcome.
     submitted_by = pw.IntegerField(null=True)
     review_comment = pw.TextField(null=True)
+    reviewed_at = pw.DateTimeField(null=True)
+    reviewed_by = pw.CharField(max_length=200, null=True)
     version = pw.IntegerField(default=1)
 
 

@@ -1,0 +1,128 @@
+"""Schemas of /registrations: partner self-registration and bureau review."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from registry.vocabulary import CARRIER_STATUSES, LEVELS, REGISTRATION_TYPES
+from schemas.carriers import CarrierSchema, PartnerSchema
+from schemas.common import MAX_ID, ContactSchema, ListArgsSchema, Timestamp, one_of, sort_field
+
+APPROVAL_STATUSES = ["applying", "accredited"]
+
+
+class RegistrationSchema(CarrierSchema):
+    """A joint training base registered by a partner: a carrier in status `submitted` until
+    the bureau reviews it, with its host, partners, contact and proposed level."""
+
+    type = fields.String(
+        load_default=REGISTRATION_TYPES[0],
+        validate=one_of(REGISTRATION_TYPES, "carrier type a partner may register"),
+        metadata={"description": "One of " + ", ".join(REGISTRATION_TYPES) + " (the default)."},
+    )
+    level = fields.String(
+        required=True,
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "The proposed level; the bureau decides on approval."},
+    )
+    partners = fields.List(
+        fields.Nested(PartnerSchema),
+        required=True,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "The university and enterprise partners, with their role."},
+    )
+    contact = fields.Nested(
+        ContactSchema,
+        required=True,
+        metadata={"description": "Who the bureau contacts about the registration (not public)."},
+    )
+    valid_until = fields.Date(dump_only=True)
+    next_evaluation_on = fields.Date(dump_only=True)
+    submitted_by = fields.String(
+        dump_only=True, metadata={"description": "Name of the principal that submitted it."}
+    )
+    submitted_at = Timestamp(dump_only=True)
+    review_comment = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The reviewer's comment; the reason of a rejection."},
+    )
+    reviewed_at = Timestamp(dump_only=True, allow_none=True)
+    reviewed_by = fields.String(dump_only=True, allow_none=True)
+
+    @ma.validates("contact")
+    def contact_reachable(self, value, **kwargs):
+        if not value or not value.get("name") or not (value.get("phone") or value.get("email")):
+            raise ma.ValidationError("A contact needs a name and a phone number or an email.")
+
+
+class RegistrationQueryArgsSchema(ListArgsSchema):
+    """Filters of the registration list."""
+
+    status = fields.String(
+        validate=one_of(CARRIER_STATUSES, "status"),
+        metadata={"description": "`submitted` lists those awaiting review."},
+    )
+    organization_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Registrations naming this organisation."},
+    )
+    sort = sort_field(["name", "status", "level", "created_at", "reviewed_at"])
+
+
+class ApprovalSchema(ma.Schema):
+    """Approve a registration: it becomes `applying`, or `accredited` with the accreditation."""
+
+    status = fields.String(
+        required=True,
+        validate=one_of(APPROVAL_STATUSES, "approval status"),
+        metadata={"description": "`applying` (accreditation applied for) or `accredited`."},
+    )
+    occurred_on = fields.Date(
+        metadata={"description": "Date of the milestone recorded (default today); not future."}
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "Accredited level (default the proposed one)."},
+    )
+    certificate_no = fields.String(validate=validate.Length(min=1, max=100))
+    valid_until = fields.Date(
+        metadata={"description": "End of validity (default from the evaluation policy)."}
+    )
+    comment = fields.String(
+        validate=validate.Length(max=2000),
+        metadata={"description": "The reviewer's comment (kept as review_comment)."},
+    )
+
+    @ma.validates_schema
+    def accreditation_fields_need_accredited(self, data, **kwargs):
+        from registry.carriers import today
+
+        errors = {}
+        if data.get("status") == "applying":
+            for name in ("level", "certificate_no", "valid_until"):
+                if name in data:
+                    errors[name] = ["Only with status accredited."]
+        occurred_on = data.get("occurred_on") or today()
+        if occurred_on > today():
+            errors["occurred_on"] = ["Cannot be in the future."]
+        if data.get("valid_until") and data["valid_until"] <= occurred_on:
+            errors["valid_until"] = ["Must be after occurred_on."]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class RejectionSchema(ma.Schema):
+    """Reject a registration, with the reason the partner will read."""
+
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Why the registration is refused (required)."},
+    )
+
+    @ma.validates("reason")
+    def not_blank(self, value, **kwargs):
+        if not value.strip():
+            raise ma.ValidationError("Give a reason.")
