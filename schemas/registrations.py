@@ -37,8 +37,8 @@ class RegistrationSchema(CarrierSchema):
         required=True,
         metadata={"description": "Who the bureau contacts about the registration (not public)."},
     )
-    valid_until = fields.Date(dump_only=True)
-    next_evaluation_on = fields.Date(dump_only=True)
+    valid_until = fields.Date(dump_only=True, allow_none=True)
+    next_evaluation_on = fields.Date(dump_only=True, allow_none=True)
     submitted_by = fields.String(
         dump_only=True, metadata={"description": "Name of the principal that submitted it."}
     )
