@@ -31,6 +31,13 @@ def _initial_schema() -> None:
     )
 
 
+def _webhooks() -> None:
+    from registry import models as m
+
+    database.create_tables([m.Webhook, m.WebhookDelivery, m.WebhookAttempt], safe=True)
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
+    (5, "webhook subscriptions, deliveries and their attempts", _webhooks),
 ]
