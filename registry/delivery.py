@@ -290,6 +290,18 @@ def _attempt(
         counts["retrying"] += 1
     disable = False
     with database.atomic():
+        # A run whose claim lapsed (and was taken over) logs its attempt but leaves the
+        # delivery's state to the run that holds it now.
+        updated = (
+            WebhookDelivery.update(**changes)
+            .where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.claim_token == token))
+            .execute()
+        )
+        if (
+            not updated
+            and not WebhookDelivery.select().where(WebhookDelivery.id == delivery.id).exists()
+        ):
+            return outcome.success  # the subscription was deleted meanwhile
         WebhookAttempt.create(
             delivery=delivery.id,
             number=total,
@@ -300,11 +312,6 @@ def _attempt(
             error=outcome.error,
             response_body=outcome.response,
         )
-        # A run whose claim lapsed (and was taken over) logs its attempt but leaves the
-        # delivery's state to the run that holds it now.
-        WebhookDelivery.update(**changes).where(
-            (WebhookDelivery.id == delivery.id) & (WebhookDelivery.claim_token == token)
-        ).execute()
         if event.type != PING:  # a ping tests the receiver; it does not count towards health
             disable = _note_health(webhook, outcome.success, now, cfg)
     if disable and webhooks.disable_for_failures(webhook.id, now, cfg.disable_after_hours):
@@ -394,7 +401,6 @@ def _send_out_of_band(
             batch = list(
                 claimable(
                     WebhookDelivery.select(WebhookDelivery.id)
-                    .join(Webhook)
                     .where(
                         (WebhookDelivery.status == PENDING)
                         & (WebhookDelivery.ordered == False)  # noqa: E712
@@ -403,7 +409,10 @@ def _send_out_of_band(
                             WebhookDelivery.claimed_until.is_null()
                             | (WebhookDelivery.claimed_until < now)
                         )
-                        & (Webhook.active == True)  # noqa: E712
+                        # A subquery, not a join: only the delivery rows are locked.
+                        & WebhookDelivery.webhook.in_(
+                            Webhook.select(Webhook.id).where(Webhook.active == True)  # noqa: E712
+                        )
                     )
                     .order_by(WebhookDelivery.id)
                     .limit(min(QUEUE_BATCH, budget["left"]))

@@ -12,6 +12,7 @@ machine or network during development).
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -125,11 +126,15 @@ class GuardedAdapter(HTTPAdapter):
 
 
 def session(allow_private: bool) -> requests.Session:
-    """A session for webhook calls: no proxies or credentials from the environment, and,
-    unless ``allow_private``, connections to non-public peers refused."""
+    """A session for webhook calls: no proxies or ``.netrc`` credentials from the environment
+    (a CA bundle named by ``REQUESTS_CA_BUNDLE`` is kept), and, unless ``allow_private``,
+    connections to non-public peers refused."""
     http = requests.Session()
     # An environment proxy would make the peer check see the proxy, not the target.
     http.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:  # still honour a site's own certificate authorities
+        http.verify = bundle
     if not allow_private:
         adapter = GuardedAdapter()
         http.mount("http://", adapter)

@@ -11,6 +11,7 @@ park's system subscribed to its own carriers does not receive city-wide summarie
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from flask import current_app
 
 from registry import audit, egress
 from registry.carriers import DomainError
-from registry.db import database, utcnow
+from registry.db import database, locked, utcnow
 from registry.models import Carrier, CarrierPartner, Organization, Webhook
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,14 @@ def disable_for_failures(webhook_id: int, now, hours: int) -> bool:
     Returns whether it was disabled now (False when already inactive).
     """
     with database.atomic():
-        webhook = Webhook.get_or_none(Webhook.id == webhook_id)
-        if webhook is None or not webhook.active or webhook.failing_since is None:
+        webhook = locked(Webhook.select().where(Webhook.id == webhook_id)).first()
+        # Read again under the lock: a success in another run may have ended the streak.
+        if (
+            webhook is None
+            or not webhook.active
+            or webhook.failing_since is None
+            or now - webhook.failing_since < dt.timedelta(hours=hours)
+        ):
             return False
         before = _record(webhook)
         since = audit.jsonable(webhook.failing_since)
@@ -258,12 +265,16 @@ def _facts_from_snapshot(carrier: dict) -> CarrierFacts:
 
 def carrier_reference(data: Any) -> dict | int | None:
     """The carrier an event is about: its snapshot (``data.carrier``) when the event carries
-    one, else a ``carrier_id`` found at the top level or one level down, else None."""
+    one, else its id (``data.carrier.id``, or a ``carrier_id`` at the top level or one level
+    down, as in ``data.alert.carrier_id``), else None."""
     if not isinstance(data, dict):
         return None
     carrier = data.get("carrier")
-    if isinstance(carrier, dict) and "type" in carrier:
-        return carrier
+    if isinstance(carrier, dict):
+        if "type" in carrier:
+            return carrier
+        if isinstance(carrier.get("id"), int):
+            return carrier["id"]
     if isinstance(data.get("carrier_id"), int):
         return data["carrier_id"]
     for value in data.values():

@@ -860,3 +860,34 @@ def test_the_readme_receiver_example_verifies_a_real_delivery(hook, run, emit, r
     assert not namespace["verify"](subscription["secret"], call.headers, call.body[:-1])
     stale = {**call.headers, "webhook-timestamp": str(int(call.headers["webhook-timestamp"]) - 600)}
     assert not namespace["verify"](subscription["secret"], stale, call.body)
+
+
+def test_a_subscription_deleted_while_sending_ends_quietly(app, hook, run, emit, requests_mock):
+    subscription = hook()
+    emit("carrier.created", {"carrier": {"id": 1}}, count=2)
+
+    def delete_meanwhile(request, context):
+        with db.database.atomic():
+            Webhook.get_by_id(subscription["id"]).delete_instance(recursive=True)
+        context.status_code = 200
+        return ""
+
+    requests_mock.post(RECEIVER, text=delete_meanwhile)
+    counts = run()
+    assert counts["sent"] == 1
+    assert deliveries(app, subscription["id"]) == []
+
+
+def test_an_event_naming_only_a_carrier_id_is_filtered_through_the_carrier(
+    app, hook, run, emit, carrier_factory, requests_mock
+):
+    studio = carrier_factory(type="skill_master_studio")
+    park = carrier_factory(type="innovation_park")
+    hook(filter={"type": ["innovation_park"]}, events=["report.*"])
+    requests_mock.post(RECEIVER, status_code=200)
+    emit("report.submitted", {"carrier": {"id": studio["id"]}, "report": {"year": 2024}})
+    emit("report.submitted", {"carrier": {"id": park["id"]}, "report": {"year": 2024}})
+    run()
+    assert [c.json()["data"]["carrier"]["id"] for c in requests_mock.request_history] == [
+        park["id"]
+    ]

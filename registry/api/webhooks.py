@@ -44,7 +44,7 @@ LIST_HEADERS = {
 
 def get_webhook(webhook_id: int) -> Webhook:
     """The subscription (bureau admin only; 404 when there is none)."""
-    access.require(access.BUREAU_ADMIN)
+    access.require_webhook_admin()
     webhook = Webhook.get_or_none(Webhook.id == webhook_id)
     if webhook is None:
         abort(404, message=f"No webhook {webhook_id}.")
@@ -66,7 +66,7 @@ class Webhooks(MethodView):
     @error_responses(blp, 401, 403)
     def get(self, args):
         """List webhook subscriptions (bureau admin)"""
-        access.require(access.BUREAU_ADMIN)
+        access.require_webhook_admin()
         query = Webhook.select()
         if "active" in args:
             query = query.where(Webhook.active == args["active"])
@@ -85,7 +85,7 @@ class Webhooks(MethodView):
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Subscribe a URL to events (bureau admin); the secret is shown once, here"""
-        access.require(access.BUREAU_ADMIN)
+        access.require_webhook_admin()
         webhook, secret = webhooks.create_webhook(data)
         return (
             {**webhooks.as_dict(webhook), "secret": secret},
