@@ -466,11 +466,13 @@ def _send_queue(
     counts: Counter,
     budget: Counter,
 ) -> bool:
-    """Send one subscription's queue in order until it fails, is empty or is not due;
-    return whether anything was sent. The batch read ahead starts small (a failing receiver
-    usually fails at its head) and doubles while the receiver keeps answering."""
-    size, after, progressed = 4, 0, False
-    while True:
+    """Send up to :data:`QUEUE_BATCH` of one subscription's queue, in order, stopping at a
+    failure or at a delivery that is not due; return whether anything was sent. (The caller
+    goes round the subscriptions, so a long backlog does not starve the others.) The read
+    ahead starts small, since a failing receiver usually fails at its head, and doubles
+    while the receiver keeps answering."""
+    size, after, sent = 4, 0, 0
+    while sent < QUEUE_BATCH:
         queue = list(
             WebhookDelivery.select(WebhookDelivery, OutboxEvent)
             .join(OutboxEvent)
@@ -489,21 +491,22 @@ def _send_queue(
         )
         for delivery in queue:
             if budget["left"] <= 0:
-                return progressed
+                return sent > 0
             # Stop at the first delivery that cannot be claimed (not due, or in another
             # run's hands): nothing behind it may overtake it.
             token = _claim(delivery.id, now, cfg)
             if token is None:
-                return progressed
+                return sent > 0
             budget["left"] -= 1
-            progressed = True
+            sent += 1
             ok = _attempt(http, delivery, webhook, delivery.event, token, now, cfg, counts)
             if not ok or not webhook.active:
-                return progressed
+                return True
             after = delivery.id
         if len(queue) < size:
-            return progressed
-        size = min(size * 2, QUEUE_BATCH)
+            return sent > 0
+        size = min(size * 2, QUEUE_BATCH - sent)
+    return True
 
 
 def deliver_pending(now: dt.datetime | None = None, limit: int | None = None) -> dict[str, int]:

@@ -62,7 +62,7 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (an IP literal resolves to itself)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
+    except (OSError, UnicodeError, ValueError) as error:
         raise TargetRefused(f"The host {host} does not resolve ({error}).") from error
     return list(dict.fromkeys(info[4][0] for info in infos))
 

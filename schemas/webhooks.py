@@ -12,8 +12,17 @@ from schemas.common import Id, ListArgsSchema, ResourceSchema, Timestamp, one_of
 EVENT_PREFIXES = sorted({code.split(".", 1)[0] for code in EVENT_TYPES})
 
 
+def no_control_characters(value: str) -> None:
+    """Refuse NUL and other control characters (PostgreSQL cannot store NUL in text)."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ma.ValidationError("Control characters are not allowed.")
+
+
 def validate_url(value: str) -> None:
     """http or https with a host (the address checks need the configuration: the domain)."""
+    no_control_characters(value)
+    if any(char.isspace() for char in value):
+        raise ma.ValidationError("A URL contains no spaces.")
     try:
         egress.split_target(value)
     except egress.TargetRefused as error:
@@ -62,7 +71,9 @@ class WebhookSchema(ResourceSchema):
             "runs with REGISTRY_WEBHOOK_ALLOW_PRIVATE=1; checked again at every delivery."
         },
     )
-    description = fields.String(allow_none=True, validate=validate.Length(max=200))
+    description = fields.String(
+        allow_none=True, validate=[validate.Length(max=200), no_control_characters]
+    )
     events = fields.List(
         fields.String(validate=validate_event_pattern),
         validate=validate.Length(min=1, max=30),
@@ -82,7 +93,7 @@ class WebhookSchema(ResourceSchema):
     robot_secret = fields.String(
         load_only=True,
         allow_none=True,
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), no_control_characters],
         metadata={
             "description": "dingtalk only: the robot's signing secret (SEC…); each call then "
             "carries `timestamp` and `sign` in its URL. Write-only; null removes it."
@@ -134,6 +145,10 @@ class WebhookSchema(ResourceSchema):
 class WebhookQueryArgsSchema(ListArgsSchema):
     """Filters of the subscription list (``q`` searches descriptions and URLs)."""
 
+    q = fields.String(
+        validate=[validate.Length(min=1, max=100), no_control_characters],
+        metadata={"description": "Search in descriptions and URLs (case-insensitive)."},
+    )
     active = fields.Boolean()
     format = fields.String(validate=one_of(WEBHOOK_FORMATS, "webhook format"))
     sort = sort_field(["created_at", "updated_at", "url", "description"])
@@ -195,4 +210,7 @@ class WebhookDeliveryQueryArgsSchema(ListArgsSchema):
         metadata={"description": "true: delivered; false: not (yet) delivered."}
     )
     status = fields.String(validate=one_of(DELIVERY_STATUSES, "delivery status"))
-    event_type = fields.String(validate=validate.Length(min=1, max=60))
+    event_type = fields.String(
+        validate=validate.Regexp(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", error="Not an event type."),
+        metadata={"description": "Only deliveries of this event type, e.g. alert.opened."},
+    )

@@ -891,3 +891,15 @@ def test_an_event_naming_only_a_carrier_id_is_filtered_through_the_carrier(
     assert [c.json()["data"]["carrier"]["id"] for c in requests_mock.request_history] == [
         park["id"]
     ]
+
+
+def test_a_long_backlog_does_not_starve_other_subscriptions(app, hook, run, emit, requests_mock):
+    hook(events=["carrier.updated"])
+    hook(url=OTHER, events=["alert.opened"])
+    emit("carrier.updated", {"carrier": {"id": 1}}, count=150)
+    emit("alert.opened", {"alert": {"id": 1}})
+    requests_mock.post(RECEIVER, status_code=200)
+    requests_mock.post(OTHER, status_code=200)
+    assert run()["succeeded"] == 151
+    urls = [call.url for call in requests_mock.request_history]
+    assert urls.index(OTHER) <= 100

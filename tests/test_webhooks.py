@@ -181,6 +181,12 @@ def test_private_targets_allowed_by_setting(app, api, admin, dns):
         ({"secret": "whsec_mine"}, "secret"),
         ({"url": 12}, "url"),
         ({"url": "https://hooks.example.com/" + "x" * 3000}, "url"),
+        ({"url": "https://hooks.example.com/a\x00b"}, "url"),
+        ({"url": "https://hooks.example.com/a b"}, "url"),
+        ({"url": "http://[::1"}, "url"),
+        ({"url": "http://hooks.example.com:99999/"}, "url"),
+        ({"description": "a\x00b"}, "description"),
+        ({"format": "dingtalk", "robot_secret": "SEC\x00"}, "robot_secret"),
     ],
 )
 def test_invalid_fields_are_422_and_change_nothing(app, api, admin, dns, body, field):
@@ -320,6 +326,9 @@ def test_list_filters_and_bad_filter_values(api, admin, create_hook):
     deliveries = f"{HOOKS}/{second['id']}/deliveries"
     assert api.get(f"{deliveries}?status=lost", token=admin).status_code == 422
     assert api.get(f"{deliveries}?success=perhaps", token=admin).status_code == 422
+    assert api.get(f"{deliveries}?event_type=a%00b", token=admin).status_code == 422
+    assert api.get(f"{deliveries}?page=99999999999999999999", token=admin).status_code == 422
+    assert api.get(f"{HOOKS}?q=a%00b", token=admin).status_code == 422
 
 
 def test_openapi_documents_the_webhook_endpoints(api):
