@@ -322,13 +322,17 @@ def _attempt(
 
 def _note_health(webhook: Webhook, success: bool, now: dt.datetime, cfg: Settings) -> bool:
     """Track the subscription's failing streak; return whether it is due to be disabled."""
+    # Only the start and the end of a streak are written; they change what GET shows, so
+    # they bump the version (the ETag) too.
     if success:
         if webhook.failing_since is not None:
-            Webhook.update(failing_since=None).where(Webhook.id == webhook.id).execute()
+            Webhook.update(failing_since=None, version=Webhook.version + 1).where(
+                (Webhook.id == webhook.id) & Webhook.failing_since.is_null(False)
+            ).execute()
             webhook.failing_since = None
         return False
     if webhook.failing_since is None:
-        Webhook.update(failing_since=now).where(
+        Webhook.update(failing_since=now, version=Webhook.version + 1).where(
             (Webhook.id == webhook.id) & Webhook.failing_since.is_null()
         ).execute()
         webhook.failing_since = now

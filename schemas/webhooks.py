@@ -149,8 +149,13 @@ class WebhookQueryArgsSchema(ListArgsSchema):
         validate=[validate.Length(min=1, max=100), no_control_characters],
         metadata={"description": "Search in descriptions and URLs (case-insensitive)."},
     )
-    active = fields.Boolean()
-    format = fields.String(validate=one_of(WEBHOOK_FORMATS, "webhook format"))
+    active = fields.Boolean(
+        metadata={"description": "true: active subscriptions only; false: inactive ones."}
+    )
+    format = fields.String(
+        validate=one_of(WEBHOOK_FORMATS, "webhook format"),
+        metadata={"description": "Only subscriptions of this format."},
+    )
     sort = sort_field(["created_at", "updated_at", "url", "description"])
 
 
@@ -209,7 +214,10 @@ class WebhookDeliveryQueryArgsSchema(ListArgsSchema):
     success = fields.Boolean(
         metadata={"description": "true: delivered; false: not (yet) delivered."}
     )
-    status = fields.String(validate=one_of(DELIVERY_STATUSES, "delivery status"))
+    status = fields.String(
+        validate=one_of(DELIVERY_STATUSES, "delivery status"),
+        metadata={"description": "pending (waiting or retrying), succeeded or failed."},
+    )
     event_type = fields.String(
         validate=validate.Regexp(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", error="Not an event type."),
         metadata={"description": "Only deliveries of this event type, e.g. alert.opened."},

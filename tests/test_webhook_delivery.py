@@ -643,11 +643,11 @@ def test_a_subscription_failing_too_long_is_disabled_and_its_owner_alerted(
 
     # Re-activating clears the record; the pending event then goes out.
     requests_mock.post(RECEIVER, status_code=200)
+    etag = api.get(f"{HOOKS}/{broken['id']}", token=admin).headers["ETag"]
+    # Created (v1), failing (v2), disabled (v3): each changed what GET shows.
+    assert etag == f'"w{broken["id"]}-v3"'
     response = api.patch(
-        f"{HOOKS}/{broken['id']}",
-        json={"active": True},
-        token=admin,
-        headers={"If-Match": f'"w{broken["id"]}-v2"'},
+        f"{HOOKS}/{broken['id']}", json={"active": True}, token=admin, headers={"If-Match": etag}
     )
     assert response.status_code == 200
     assert response.get_json()["disabled_at"] is None

@@ -178,7 +178,12 @@ class Ping(MethodView):
     @blp.response(200, WebhookDeliverySchema)
     @error_responses(blp, 401, 403, 404)
     def post(self, webhook_id):
-        """Send a webhook.ping test event now and answer its logged outcome"""
+        """Send a webhook.ping test event now and answer its logged outcome
+
+        One attempt, made during the request (also to an inactive subscription) and never
+        retried. The answer is 200 whatever the receiver said: see the delivery's `status`
+        and its attempt's `status_code` and `error`.
+        """
         webhook = get_webhook(webhook_id)
         sent = delivery.ping(webhook)
         return delivery.present([get_delivery(webhook.id, sent.id)])[0]
