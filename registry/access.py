@@ -210,6 +210,13 @@ def require(*roles: str) -> Principal:
     return who
 
 
+def require_webhook_admin() -> Principal:
+    """Webhooks (SPEC §6 "policies, targets, webhooks, tokens"): the bureau admin only. Not
+    even viewers read them: target URLs carry chat-robot keys, and a subscription decides
+    where the registry's data goes."""
+    return require(BUREAU_ADMIN)
+
+
 def require_reader() -> Principal:
     """Any authenticated principal (the non-public parts of the API)."""
     return require(*ALL_ROLES)

@@ -63,10 +63,16 @@ def record_change(
     )
 
 
+def new_event_uid() -> str:
+    """A fresh event id: ``evt_`` + 32 hex digits, the stable ``webhook-id`` of the event."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
 def emit(event_type: str, data: dict[str, Any]) -> OutboxEvent:
-    """Write an event to the outbox (call inside the write's transaction)."""
+    """Write an event to the outbox (call inside the write's transaction, so that a rolled-back
+    write leaves no event). The delivery job fans it out to the matching webhooks later."""
     return OutboxEvent.create(
-        uid=f"evt_{uuid.uuid4().hex}",
+        uid=new_event_uid(),
         type=event_type,
         occurred_at=utcnow(),
         data=jsonable(data),

@@ -118,7 +118,23 @@ def run_command(host: str | None, port: int | None):
     run_simple(host or app.config["HOST"], port or app.config["PORT"], app, threaded=True)
 
 
-COMMANDS = [init_db_command, load_fixtures_command, create_token_command, run_command]
+@click.command("deliver")
+@with_appcontext
+def deliver_command():
+    """Send pending webhook events now (the scheduler's delivery job, run once)."""
+    from jobs.deliver import deliver_pending
+
+    counts = deliver_pending()
+    click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
+
+
+COMMANDS = [
+    init_db_command,
+    load_fixtures_command,
+    create_token_command,
+    run_command,
+    deliver_command,
+]
 
 
 def register_cli(app: Flask) -> None:

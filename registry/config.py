@@ -100,15 +100,33 @@ SETTINGS: list[Setting] = [
     Setting(
         "WEBHOOK_ALLOW_PRIVATE",
         False,
-        "Allow webhook targets on loopback, link-local and private addresses.",
+        "Allow webhook targets on loopback, link-local, private and other non-global "
+        "addresses (checked at creation and again on the resolved address at delivery).",
         bool,
     ),
-    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Connect and read timeout of webhook calls.", int),
     Setting(
-        "WEBHOOK_MAX_ATTEMPTS", 12, "Attempts per webhook delivery before it is marked failed.", int
+        "WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5, "Connect timeout of webhook calls, in seconds.", int
+    ),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Read timeout of webhook calls, in seconds.", int),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        12,
+        "Attempts per webhook delivery before it is marked failed (with the default "
+        "back-off the retries span about a day).",
+        int,
     ),
     Setting(
-        "WEBHOOK_DISABLE_AFTER_HOURS", 72, "A subscription failing for this long is disabled.", int
+        "WEBHOOK_RETRY_BASE_SECONDS",
+        45,
+        "First retry delay of a failed webhook delivery; each next one doubles (±20% jitter).",
+        int,
+    ),
+    Setting(
+        "WEBHOOK_DISABLE_AFTER_HOURS",
+        72,
+        "A subscription whose deliveries have failed without a success for this long is "
+        "disabled and its owner alerted.",
+        int,
     ),
 ]
 

@@ -76,6 +76,12 @@ def _access_and_audit() -> None:
     _add_missing(m.Carrier, ["reviewed_at", "reviewed_by"])
 
 
+def _webhooks() -> None:
+    from registry import models as m
+
+    database.create_tables([m.Webhook, m.WebhookDelivery, m.WebhookAttempt], safe=True)
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
     (
@@ -83,4 +89,5 @@ MIGRATIONS = [
         "access and audit: token names in changes, token versions, registration review",
         _access_and_audit,
     ),
+    (5, "webhook subscriptions, deliveries and their attempts", _webhooks),
 ]

@@ -82,6 +82,44 @@ CHANGE_ACTIONS: list[str] = [
 
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
+ALERT_KINDS: dict[str, str] = {
+    "evaluation_due": "评估临近",
+    "evaluation_overdue": "评估逾期",
+    "report_due": "年报临近",
+    "report_overdue": "年报逾期",
+    "accreditation_expiring": "认定即将到期",
+    "accreditation_expired": "认定已到期",
+    "rectification_due": "整改到期",
+    "postdoc_overstay": "博士后超期在站",
+    "no_postdoc_recruited": "未招收博士后",
+    "incubation_overdue": "孵化超期",
+}
+
+#: Events written to the outbox (SPEC §7) and what webhooks may subscribe to. Delivery
+#: handles any type generically; this list only validates subscriptions and labels chat text.
+EVENT_TYPES: dict[str, str] = {
+    "carrier.created": "新增载体",
+    "carrier.updated": "载体信息变更",
+    "milestone.recorded": "记录里程碑",
+    "alert.opened": "新增预警",
+    "alert.resolved": "预警解除",
+    "report.submitted": "提交年度报告",
+    "registration.submitted": "登记申请",
+    "registration.reviewed": "登记审核",
+    "digest.weekly": "每周摘要",
+    "webhook.ping": "测试消息",
+    "webhook.disabled": "订阅停用",
+}
+
+#: States of one webhook delivery: waiting or retrying, delivered, attempts used up.
+DELIVERY_STATUSES: list[str] = ["pending", "succeeded", "failed"]
+
+#: Webhook body formats: a signed JSON event, or a chat-robot text message.
+WEBHOOK_FORMATS: dict[str, str] = {
+    "standard": "Standard Webhooks JSON event",
+    "dingtalk": "钉钉群机器人",
+    "wecom": "企业微信群机器人",
+}
 
 
 def level_rank(level: str) -> int:

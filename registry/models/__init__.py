@@ -5,6 +5,7 @@ from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 #: Every table, in creation order (referenced tables first).
 ALL_MODELS = [
@@ -20,6 +21,9 @@ ALL_MODELS = [
     Milestone,
     AnnualReport,
     Alert,
+    Webhook,
+    WebhookDelivery,
+    WebhookAttempt,
 ]
 
 __all__ = [
@@ -36,4 +40,7 @@ __all__ = [
     "OutboxEvent",
     "Principal",
     "Token",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
