@@ -107,3 +107,22 @@ def test_docs_are_served_locally(api, path):
     response.close()
     if path == "/api/docs":
         assert "cdn" not in response.get_data(as_text=True).lower()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "a\u0000b", "kind": "other"},
+        {"name": "ab", "kind": "other", "contact": {"name": "x\u0000"}},
+        {"name": "ab", "kind": "other", "contact": {"na\u0000me": "x"}},
+    ],
+)
+def test_nul_character_is_422_and_writes_nothing(api, admin, body):
+    response = api.post("/api/v1/organizations", json=body, token=admin)
+    problem = assert_problem(response, 422)
+    assert "NUL" in next(iter(problem["errors"].values()))[0]
+    assert api.get("/api/v1/organizations", token=admin).headers["X-Total-Count"] == "0"
+
+
+def test_nul_character_in_query_is_422(api, admin):
+    assert_problem(api.get("/api/v1/carriers?q=a%00b", token=admin), 422)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from registry.api.common import Api, IdConverter, problem
+from registry.api.common import Api, IdConverter, problem, refuse_nul_characters
 
 
 def schema_name(schema) -> str:
@@ -59,6 +59,7 @@ def register_api(app: Flask) -> None:
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
     for module in (organizations, carriers, registrations, changes, tokens, webhooks):
         api.register_blueprint(module.blp)
+    app.before_request(refuse_nul_characters)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
 
