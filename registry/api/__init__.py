@@ -25,6 +25,7 @@ def register_api(app: Flask) -> None:
         health,
         milestones,
         organizations,
+        policies,
     )
     from registry.carriers import DomainError
     from registry.lifecycle import LifecycleError
@@ -54,7 +55,7 @@ def register_api(app: Flask) -> None:
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
     )
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
-    for module in (organizations, carriers, milestones):
+    for module in (organizations, carriers, milestones, policies):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
