@@ -31,6 +31,29 @@ def _initial_schema() -> None:
     )
 
 
+def _targets_and_report_review() -> None:
+    """Targets (SPEC §3.4) and who reviewed an annual report, when.
+
+    Step 1 creates tables from the current models, so on a fresh database the new report
+    columns exist already: add only the missing ones.
+    """
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from registry import models as m
+
+    database.create_tables([m.Target], safe=True)
+    existing = {column.name for column in database.get_columns("annual_report")}
+    migrator = SchemaMigrator.from_database(database.obj)
+    operations = [
+        migrator.add_column("annual_report", name, getattr(m.AnnualReport, name))
+        for name in ("reviewed_at", "reviewed_by")
+        if name not in existing
+    ]
+    if operations:
+        migrate(*operations)
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
+    (3, "targets; annual report review columns", _targets_and_report_review),
 ]

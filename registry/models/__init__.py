@@ -5,6 +5,7 @@ from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.targets import Target
 
 #: Every table, in creation order (referenced tables first).
 ALL_MODELS = [
@@ -20,6 +21,7 @@ ALL_MODELS = [
     Milestone,
     AnnualReport,
     Alert,
+    Target,
 ]
 
 __all__ = [
@@ -35,5 +37,6 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "Principal",
+    "Target",
     "Token",
 ]
