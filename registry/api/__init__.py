@@ -27,6 +27,7 @@ def register_api(app: Flask) -> None:
         organizations,
         policies,
         reports,
+        targets,
     )
     from registry.carriers import DomainError
     from registry.lifecycle import LifecycleError
@@ -56,7 +57,7 @@ def register_api(app: Flask) -> None:
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
     )
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
-    for module in (organizations, carriers, milestones, reports, policies):
+    for module in (organizations, carriers, milestones, reports, policies, targets):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
