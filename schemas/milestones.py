@@ -44,7 +44,10 @@ class MilestoneSchema(ResourceSchema):
     level = fields.String(
         allow_none=True,
         validate=one_of(LEVELS, "level"),
-        metadata={"description": "The level granted (accredited, level_changed only)."},
+        metadata={
+            "description": "The level granted (accredited, level_changed only); an "
+            "accreditation without one keeps the carrier's level."
+        },
     )
     result = fields.String(
         allow_none=True,
