@@ -79,12 +79,6 @@ def to_policy(row: EvaluationPolicy | None) -> lifecycle.Policy:
     )
 
 
-def local_date(timestamp: dt.datetime) -> dt.date:
-    """The day a stored naive-UTC timestamp falls on in the configured time zone."""
-    zone = current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai"
-    return timestamp.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).date()
-
-
 def end_of_day(day: dt.date) -> dt.datetime:
     """The naive-UTC instant at which ``day`` ends in the configured time zone."""
     zone = current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai"
@@ -133,10 +127,14 @@ def dates_of(
     )
 
 
+#: The stored derived dates (SPEC §3.2), written only from ``lifecycle.derive``.
+DATE_COLUMNS = ("valid_until", "next_evaluation_on", "next_report_due_on", "next_report_year")
+
+
 def _store_dates(carrier: Carrier, dates: lifecycle.DerivedDates) -> bool:
     """Write ``dates`` onto the carrier's columns (not saved); whether anything changed."""
     changed = False
-    for name in ("valid_until", "next_evaluation_on", "next_report_due_on", "next_report_year"):
+    for name in DATE_COLUMNS:
         value = getattr(dates, name)
         if getattr(carrier, name) != value:
             setattr(carrier, name, value)
@@ -160,9 +158,6 @@ def save_refreshed_dates(carrier_id: int) -> Carrier:
         carrier.updated_at = utcnow()
         carrier.save()
     return carrier
-
-
-DATE_COLUMNS = ("valid_until", "next_evaluation_on", "next_report_due_on", "next_report_year")
 
 
 def recompute_dates(carrier_type: str, level: str) -> list[int]:

@@ -59,6 +59,13 @@ def _rebuild(carrier: Carrier, milestones: list) -> None:
     carrier.save()
 
 
+def rebuild(carrier_id: int) -> None:
+    """Replay a carrier's history onto its stored columns (after a change of the rules)."""
+    with database.atomic():
+        carrier = _lock(carrier_id)
+        _rebuild(carrier, carriers.active_milestones(carrier.id))
+
+
 def _lock(carrier_id: int) -> Carrier:
     """The carrier row, locked (PostgreSQL) so that two histories of one carrier never mix."""
     return locked(Carrier.select().where(Carrier.id == carrier_id)).get()

@@ -26,7 +26,7 @@ def _kind_rules() -> str:
 class MilestoneSchema(ResourceSchema):
     """One event of a carrier's accreditation history. Append-only: a wrong one is voided."""
 
-    carrier_id = fields.Integer(dump_only=True)
+    carrier_id = fields.Integer(dump_only=True, metadata={"description": "The carrier."})
     kind = fields.String(
         required=True,
         validate=one_of(MILESTONE_KINDS, "milestone kind"),
@@ -57,7 +57,11 @@ class MilestoneSchema(ResourceSchema):
             "excellent, good, pass or fail (fail → status rectifying)."
         },
     )
-    certificate_no = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    certificate_no = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Plaque or certificate number (accredited, level_changed)."},
+    )
     valid_until = fields.Date(
         allow_none=True,
         metadata={
@@ -76,9 +80,15 @@ class MilestoneSchema(ResourceSchema):
         validate=validate.Length(max=200),
         metadata={"description": "Reference of the decision document (文号)."},
     )
-    note = fields.String(allow_none=True, validate=validate.Length(max=10_000))
-    voided = fields.Boolean(dump_only=True)
-    void_reason = fields.String(dump_only=True)
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=10_000),
+        metadata={"description": "Free text."},
+    )
+    voided = fields.Boolean(
+        dump_only=True, metadata={"description": "Voided milestones no longer count."}
+    )
+    void_reason = fields.String(dump_only=True, metadata={"description": "Why it was voided."})
     recorded_by = fields.String(dump_only=True, metadata={"description": "Who recorded it."})
 
 
@@ -108,5 +118,7 @@ class VoidSchema(ma.Schema):
 class MilestoneOutcomeSchema(ma.Schema):
     """A recorded or voided milestone and the carrier's state after it."""
 
-    milestone = fields.Nested(MilestoneSchema)
-    carrier = fields.Nested(CarrierSchema)
+    milestone = fields.Nested(MilestoneSchema, metadata={"description": "The milestone."})
+    carrier = fields.Nested(
+        CarrierSchema, metadata={"description": "The carrier after it (its new state)."}
+    )

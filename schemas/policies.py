@@ -66,5 +66,10 @@ class EvaluationPolicySchema(ResourceSchema):
 class EvaluationPolicyQueryArgsSchema(PageArgsSchema):
     """Filters of the policy list."""
 
-    type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
-    level = fields.String(validate=one_of(LEVELS, "level"))
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Policies of this carrier type."},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"), metadata={"description": "Policies of this level."}
+    )

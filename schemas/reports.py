@@ -44,7 +44,7 @@ def Metrics(**kwargs) -> fields.Dict:  # noqa: N802 - reads like a field class
 class AnnualReportSchema(ResourceSchema):
     """A carrier's report for one year: one per carrier and year."""
 
-    carrier_id = fields.Integer(dump_only=True)
+    carrier_id = fields.Integer(dump_only=True, metadata={"description": "The carrier."})
     year = fields.Integer(
         required=True,
         strict=True,
@@ -59,9 +59,13 @@ class AnnualReportSchema(ResourceSchema):
         dump_only=True,
         metadata={"description": "submitted, accepted or returned (by the bureau)."},
     )
-    submitted_at = Timestamp(dump_only=True)
-    review_comment = fields.String(dump_only=True, metadata={"description": "The bureau's."})
-    reviewed_at = Timestamp(dump_only=True)
+    submitted_at = Timestamp(
+        dump_only=True, metadata={"description": "When it was (last) submitted."}
+    )
+    review_comment = fields.String(
+        dump_only=True, metadata={"description": "The bureau's comment on its review."}
+    )
+    reviewed_at = Timestamp(dump_only=True, metadata={"description": "When it was reviewed."})
 
 
 class ReportResubmissionSchema(ma.Schema):
@@ -93,9 +97,15 @@ class ReviewSchema(ma.Schema):
 class AnnualReportQueryArgsSchema(PageArgsSchema):
     """Filters of the annual report list."""
 
-    carrier_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    year = fields.Integer(validate=YEAR)
-    status = fields.String(validate=one_of(REPORT_STATUSES, "report status"))
+    carrier_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Reports of this carrier."},
+    )
+    year = fields.Integer(validate=YEAR, metadata={"description": "Reports for this year."})
+    status = fields.String(
+        validate=one_of(REPORT_STATUSES, "report status"),
+        metadata={"description": "submitted, accepted or returned."},
+    )
     type = fields.String(
         validate=one_of(CARRIER_TYPES, "carrier type"),
         metadata={"description": "Reports of carriers of this type."},
@@ -106,4 +116,7 @@ class AnnualReportQueryArgsSchema(PageArgsSchema):
 class CarrierReportQueryArgsSchema(PageArgsSchema):
     """Filters of one carrier's reports."""
 
-    status = fields.String(validate=one_of(REPORT_STATUSES, "report status"))
+    status = fields.String(
+        validate=one_of(REPORT_STATUSES, "report status"),
+        metadata={"description": "submitted, accepted or returned."},
+    )

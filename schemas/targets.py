@@ -22,14 +22,22 @@ YEAR = validate.Range(min=1900, max=2999)
 class TargetFilterSchema(ma.Schema):
     """Which carriers a target counts (or whose reports it sums); every key optional."""
 
-    type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
-    level = fields.String(validate=one_of(LEVELS, "level"))
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Carrier type: " + ", ".join(CARRIER_TYPES)},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"), metadata={"description": "Exactly this level."}
+    )
     level_min = fields.String(
         validate=one_of(LEVELS, "level"),
         metadata={"description": "This level or higher."},
     )
-    status = fields.String(validate=one_of(CARRIER_STATUSES, "status"))
-    tag = fields.String(validate=TAG)
+    status = fields.String(
+        validate=one_of(CARRIER_STATUSES, "status"),
+        metadata={"description": "Carrier status now, e.g. accredited."},
+    )
+    tag = fields.String(validate=TAG, metadata={"description": "Carriers with this tag."})
     accredited_from = fields.Date(metadata={"description": "accredited_on on or after."})
     accredited_to = fields.Date(metadata={"description": "accredited_on on or before."})
 
@@ -53,7 +61,11 @@ class TargetProgressSchema(ma.Schema):
 class TargetSchema(ResourceSchema):
     """A named, dated goal the bureau tracks, with live progress."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "What the bureau calls it."},
+    )
     metric = fields.String(
         required=True,
         validate=one_of(TARGET_METRICS, "target metric"),
@@ -84,7 +96,7 @@ class TargetSchema(ResourceSchema):
         validate=validate.Range(min=0, min_inclusive=False),
         metadata={"description": "The goal, a positive number."},
     )
-    deadline = fields.Date(required=True)
+    deadline = fields.Date(required=True, metadata={"description": "When it is due."})
     starts_on = fields.Date(
         allow_none=True,
         metadata={
@@ -92,13 +104,20 @@ class TargetSchema(ResourceSchema):
             "of the deadline's year."
         },
     )
-    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    progress = fields.Nested(TargetProgressSchema, dump_only=True)
+    note = fields.String(
+        allow_none=True, validate=validate.Length(max=2000), metadata={"description": "Free text."}
+    )
+    progress = fields.Nested(
+        TargetProgressSchema, dump_only=True, metadata={"description": "Computed on every read."}
+    )
 
 
 class TargetQueryArgsSchema(ListArgsSchema):
     """Filters of the target list."""
 
-    metric = fields.String(validate=one_of(TARGET_METRICS, "target metric"))
+    metric = fields.String(
+        validate=one_of(TARGET_METRICS, "target metric"),
+        metadata={"description": "carrier_count or report_sum."},
+    )
     year = fields.Integer(validate=YEAR, metadata={"description": "report_sum targets of a year."})
     sort = sort_field(["name", "deadline", "created_at"])

@@ -240,11 +240,17 @@ def test_lists_and_read_scope(api, admin, viewer, make_token, carrier_factory, r
 
 
 def test_migration_3_upgrades_a_database_made_before_it(tmp_path):
-    """A database at version 1 without the review columns and targets gets them."""
+    """A database at version 1 gets the review columns and targets, and its carriers are
+    replayed under the corrected rules (the old code stored the policy's validity as if a
+    milestone had stated it)."""
+    import datetime as dt
+
     from playhouse.migrate import SchemaMigrator, migrate
 
+    from fixtures import loader
     from registry import create_app, db
     from registry.migrations import MIGRATIONS
+    from registry.models import Carrier, Milestone, Organization
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}", "TESTING": True})
     with app.app_context(), db.database.connection_context():
@@ -258,7 +264,25 @@ def test_migration_3_upgrades_a_database_made_before_it(tmp_path):
             migrator.drop_column("annual_report", "reviewed_by"),
         )
         assert "target" not in db.database.get_tables()
+        loader.load_policies()
+        host = Organization.create(name="旧宿主", kind="enterprise")
+        old = Carrier.create(
+            name="旧载体",
+            type="skill_master_studio",
+            level="municipal",
+            status="accredited",
+            host_organization=host,
+            initial_level="municipal",
+            accredited_on=dt.date(2020, 1, 1),
+            cycle_start=dt.date(2020, 1, 1),
+            milestone_valid_until=dt.date(2023, 1, 1),
+            valid_until=dt.date(2023, 1, 1),
+        )
+        Milestone.create(carrier=old, kind="accredited", occurred_on=dt.date(2020, 1, 1))
         assert 3 in db.upgrade()
+        old = Carrier.get_by_id(old.id)
+        assert old.milestone_valid_until is None and old.valid_until == dt.date(2023, 1, 1)
+        assert old.next_report_due_on == dt.date(2021, 3, 31)
         columns = {column.name for column in db.database.get_columns("annual_report")}
         assert {"reviewed_at", "reviewed_by"} <= columns
         assert "target" in db.database.get_tables()
