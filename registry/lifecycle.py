@@ -17,8 +17,6 @@ from typing import Any, Protocol
 ACTIVE_STATUSES = frozenset({"accredited", "rectifying", "expired"})
 EVALUATION_KINDS = frozenset({"annual_assessment", "mid_term_evaluation", "term_evaluation"})
 PASSING_RESULTS = frozenset({"excellent", "good", "pass"})
-#: Milestone kinds that carry a level; every other kind refuses one.
-LEVEL_KINDS = frozenset({"accredited", "level_changed"})
 #: Written by the scan job only, never posted by a client.
 SYSTEM_KINDS = frozenset({"expired"})
 #: Annual report statuses that count as reported; a returned report is still due.
@@ -121,6 +119,8 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "closed": frozenset(),
     "expired": frozenset(),
 }
+#: Milestone kinds that carry a level; every other kind refuses one.
+LEVEL_KINDS = frozenset(kind for kind, fields in KIND_FIELDS.items() if "level" in fields)
 #: Fields a kind cannot do without.
 REQUIRED_FIELDS: dict[str, frozenset[str]] = {
     "level_changed": frozenset({"level"}),
