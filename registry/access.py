@@ -33,7 +33,7 @@ from flask import g, request
 from flask_smorest import abort
 
 from registry.db import utcnow
-from registry.models import Carrier, CarrierPartner, Principal, Token
+from registry.models import AnnualReport, Carrier, CarrierPartner, Principal, Token
 
 BUREAU_ADMIN = "bureau_admin"
 BUREAU_VIEWER = "bureau_viewer"
@@ -407,3 +407,47 @@ def require_registration_editor(carrier: Carrier) -> Principal:
     if who.role == PARTNER and not is_own_carrier(who, carrier):
         abort(403, message=f"Registration {carrier.id} is not one of your submissions.")
     return who
+
+
+def require_bureau_reader() -> Principal:
+    """Bureau-only reads (targets): admins and viewers."""
+    return require(BUREAU_ADMIN, BUREAU_VIEWER)
+
+
+def get_carrier_records(carrier_id: int) -> Carrier:
+    """A carrier whose non-public records (milestones, annual reports) the caller reads.
+
+    SPEC §6 "read everything else": the bureau, and operators and partners for their own
+    carriers. 401 when anonymous, 404 when the carrier is not visible at all, 403 when only its
+    public fields are.
+    """
+    who = require_reader()
+    carrier, full = get_readable_carrier(carrier_id)
+    if not full:
+        abort(403, message=f"A {who.role} may read only the public fields of carrier {carrier.id}.")
+    return carrier
+
+
+def may_submit_report(who: Principal | None, carrier: Carrier) -> bool:
+    """Annual reports are submitted by the bureau admin or an operator of the carrier (SPEC §6)."""
+    if who is None:
+        return False
+    if who.role == BUREAU_ADMIN:
+        return True
+    return who.role == OPERATOR and is_own_carrier(who, carrier)
+
+
+def require_report_submitter(carrier: Carrier) -> Principal:
+    """The caller, who must be allowed to submit (or resubmit) ``carrier``'s reports."""
+    who = require_reader()
+    if not may_submit_report(who, carrier):
+        abort(403, message=f"A {who.role} may not submit annual reports of carrier {carrier.id}.")
+    return who
+
+
+def report_scope(query: pw.ModelSelect, who: Principal) -> pw.ModelSelect:
+    """Restrict an annual-report query to the reports the caller may read: the bureau reads
+    all, operators and partners those of their own carriers."""
+    if is_bureau(who):
+        return query
+    return query.where(AnnualReport.carrier.in_(own_carrier_ids_query(who)))

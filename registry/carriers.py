@@ -15,7 +15,7 @@ import peewee as pw
 from flask import current_app, has_app_context
 
 from registry import audit, lifecycle
-from registry.db import database, utcnow
+from registry.db import database, locked, utcnow
 from registry.models import (
     Alert,
     AnnualReport,
@@ -26,6 +26,7 @@ from registry.models import (
     Milestone,
     Organization,
 )
+from registry.vocabulary import levels_at_least
 
 #: Fields a client may write; the lifecycle owns every other column.
 DESCRIPTIVE_FIELDS = (
@@ -67,6 +68,7 @@ def policy_for(carrier_type: str, level: str) -> lifecycle.Policy:
 
 
 def to_policy(row: EvaluationPolicy | None) -> lifecycle.Policy:
+    """The date rules' view of a stored policy (an empty policy for None)."""
     if row is None:
         return lifecycle.Policy()
     return lifecycle.Policy(
@@ -77,38 +79,113 @@ def to_policy(row: EvaluationPolicy | None) -> lifecycle.Policy:
     )
 
 
-def refresh_dates(carrier: Carrier, policy: lifecycle.Policy | None = None) -> None:
-    """Recompute the stored derived dates of ``carrier`` (not saved)."""
-    policy = policy or policy_for(carrier.type, carrier.level)
-    reported = (
-        {
-            year
-            for (year,) in AnnualReport.select(AnnualReport.year)
-            .where(AnnualReport.carrier == carrier.id)
-            .tuples()
-        }
-        if carrier.id
-        else set()
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The naive-UTC instant at which ``day`` ends in the configured time zone."""
+    zone = current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai"
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(zone))
+    return midnight.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def reported_years(carriers, until: dt.date | None = None) -> dict[int, set[int]]:
+    """carrier id -> the years it has a counted report for (one query).
+
+    ``carriers`` is a list of ids or a subquery of ids; ``until`` keeps the reports submitted
+    by the end of that day (point-in-time answers). Returned reports do not count: the report
+    is still due (SPEC §3.2).
+    """
+    query = AnnualReport.select(AnnualReport.carrier, AnnualReport.year).where(
+        AnnualReport.carrier.in_(carriers)
+        & AnnualReport.status.in_(sorted(lifecycle.COUNTED_REPORT_STATUSES))
     )
-    dates = lifecycle.derive(
-        status=carrier.status,
-        accredited_on=carrier.accredited_on,
-        milestone_valid_until=carrier.milestone_valid_until,
+    if until is not None:
+        query = query.where(AnnualReport.submitted_at < end_of_day(until))
+    years: dict[int, set[int]] = defaultdict(set)
+    for carrier_id, year in query.tuples():
+        years[carrier_id].add(year)
+    return years
+
+
+def dates_of(
+    carrier: Carrier,
+    state: lifecycle.CarrierState,
+    policy: lifecycle.Policy,
+    reported: set[int],
+    day: dt.date,
+) -> lifecycle.DerivedDates:
+    """The derived dates of ``carrier`` in ``state`` (its own overrides apply)."""
+    return lifecycle.derive(
+        status=state.status,
+        accredited_on=state.accredited_on,
+        milestone_valid_until=state.valid_until,
         valid_until_override=carrier.valid_until_override,
-        cycle_start=carrier.cycle_start,
-        last_evaluation_on=carrier.last_evaluation_on,
+        cycle_start=state.cycle_start,
+        last_evaluation_on=state.last_evaluation_on,
         next_evaluation_override=carrier.next_evaluation_override,
         reported_years=reported,
         policy=policy,
-        today=today(),
+        today=day,
     )
-    carrier.valid_until = dates.valid_until
-    carrier.next_evaluation_on = dates.next_evaluation_on
-    carrier.next_report_due_on = dates.next_report_due_on
-    carrier.next_report_year = dates.next_report_year
+
+
+#: The stored derived dates (SPEC §3.2), written only from ``lifecycle.derive``.
+DATE_COLUMNS = ("valid_until", "next_evaluation_on", "next_report_due_on", "next_report_year")
+
+
+def _store_dates(carrier: Carrier, dates: lifecycle.DerivedDates) -> bool:
+    """Write ``dates`` onto the carrier's columns (not saved); whether anything changed."""
+    changed = False
+    for name in DATE_COLUMNS:
+        value = getattr(dates, name)
+        if getattr(carrier, name) != value:
+            setattr(carrier, name, value)
+            changed = True
+    return changed
+
+
+def refresh_dates(carrier: Carrier, policy: lifecycle.Policy | None = None) -> bool:
+    """Recompute the stored derived dates of ``carrier`` (not saved); whether they changed."""
+    policy = policy or policy_for(carrier.type, carrier.level)
+    reported = reported_years([carrier.id]).get(carrier.id, set()) if carrier.id else set()
+    return _store_dates(carrier, dates_of(carrier, state_of(carrier), policy, reported, today()))
+
+
+def save_refreshed_dates(carrier_id: int) -> Carrier:
+    """Recompute and save one carrier's derived dates (call inside the write's transaction),
+    e.g. after an annual report changed; a change bumps the version, hence the ETag."""
+    carrier = locked(Carrier.select().where(Carrier.id == carrier_id)).get()
+    if refresh_dates(carrier):
+        carrier.version += 1
+        carrier.updated_at = utcnow()
+        carrier.save()
+    return carrier
+
+
+def recompute_dates(carrier_type: str, level: str) -> list[int]:
+    """Recompute the stored dates of every carrier of a type × level, e.g. after its policy
+    was edited; return the ids of those whose dates changed.
+
+    Call inside the edit's transaction: one query for the carriers (locked on PostgreSQL), one
+    for their reports, and batched ``UPDATE … CASE`` statements for the changed rows.
+    """
+    policy = policy_for(carrier_type, level)
+    matching = (Carrier.type == carrier_type) & (Carrier.level == level)
+    rows = list(locked(Carrier.select().where(matching).order_by(Carrier.id)))
+    reported = reported_years(Carrier.select(Carrier.id).where(matching))
+    now, day, changed = utcnow(), today(), []
+    for carrier in rows:
+        dates = dates_of(carrier, state_of(carrier), policy, reported.get(carrier.id, set()), day)
+        if _store_dates(carrier, dates):
+            carrier.version += 1
+            carrier.updated_at = now
+            changed.append(carrier)
+    if changed:
+        fields = [getattr(Carrier, name) for name in (*DATE_COLUMNS, "version", "updated_at")]
+        Carrier.bulk_update(changed, fields=fields, batch_size=500)
+    return [carrier.id for carrier in changed]
 
 
 def initial_state(carrier: Carrier) -> lifecycle.CarrierState:
+    """The state the lifecycle replays from: the carrier before any milestone."""
     return lifecycle.CarrierState(status=carrier.initial_status, level=carrier.initial_level)
 
 
@@ -148,13 +225,8 @@ def active_milestones(carrier_id: int) -> list[Milestone]:
 
 
 def replay_state(carrier: Carrier, milestones: list) -> lifecycle.CarrierState:
-    """The state ``carrier`` has after ``milestones`` (raises LifecycleError when refused)."""
-    return lifecycle.replay(
-        initial_state(carrier),
-        milestones,
-        lambda level: policy_for(carrier.type, level),
-        carrier.id,
-    )
+    """The state ``carrier`` has after ``milestones`` (raises ReplayError when refused)."""
+    return lifecycle.replay(initial_state(carrier), milestones, carrier_id=carrier.id)
 
 
 # --- presenting -----------------------------------------------------------------------
@@ -237,8 +309,68 @@ def with_host() -> pw.ModelSelect:
     return Carrier.select(Carrier, Organization).join(Organization)
 
 
+#: Filters that look at a carrier's lifecycle (its state or derived dates): a point-in-time
+#: list applies them to the replayed state rather than to the stored columns.
+LIFECYCLE_FILTERS = frozenset(
+    {
+        "level",
+        "level_min",
+        "status",
+        "accredited_from",
+        "accredited_to",
+        "evaluation_due_before",
+        "report_due_before",
+    }
+)
+
+
+def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.ModelSelect:
+    """``query`` narrowed by the carrier filters in ``args`` (the list's query parameters and
+    the filters of a target), except those named in ``skip``."""
+    wanted = {key: value for key, value in args.items() if key not in skip and value is not None}
+    if "type" in wanted:
+        query = query.where(Carrier.type == wanted["type"])
+    if "level" in wanted:
+        query = query.where(Carrier.level == wanted["level"])
+    if "level_min" in wanted:
+        query = query.where(Carrier.level.in_(levels_at_least(wanted["level_min"])))
+    if "status" in wanted:
+        query = query.where(Carrier.status == wanted["status"])
+    if "town" in wanted:
+        query = query.where(Carrier.town == wanted["town"])
+    if "organization_id" in wanted:
+        org = wanted["organization_id"]
+        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+            CarrierPartner.organization == org
+        )
+        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
+    if "tag" in wanted:
+        tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == wanted["tag"])
+        query = query.where(Carrier.id.in_(tagged))
+    if "q" in wanted:
+        query = query.where(Carrier.name.contains(wanted["q"]))
+    if "accredited_from" in wanted:
+        query = query.where(Carrier.accredited_on >= wanted["accredited_from"])
+    if "accredited_to" in wanted:
+        query = query.where(Carrier.accredited_on <= wanted["accredited_to"])
+    if "evaluation_due_before" in wanted:
+        query = query.where(Carrier.next_evaluation_on <= wanted["evaluation_due_before"])
+    if "report_due_before" in wanted:
+        query = query.where(Carrier.next_report_due_on <= wanted["report_due_before"])
+    return query
+
+
 def load(carrier_id: int) -> Carrier | None:
+    """One carrier with its host, or None."""
     return with_host().where(Carrier.id == carrier_id).first()
+
+
+def load_many(ids: list[int]) -> list[Carrier]:
+    """Carriers with their hosts, in the order of ``ids`` (one query)."""
+    if not ids:
+        return []
+    found = {carrier.id: carrier for carrier in with_host().where(Carrier.id.in_(ids))}
+    return [found[carrier_id] for carrier_id in ids if carrier_id in found]
 
 
 def snapshot(carrier: Carrier) -> dict[str, Any]:

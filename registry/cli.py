@@ -35,7 +35,7 @@ def init_db_command():
     "--demo/--no-demo",
     default=True,
     show_default=True,
-    help="Also load the demo organisations and carriers.",
+    help="Also load the demo organisations, carriers, annual reports and targets.",
 )
 @with_appcontext
 def load_fixtures_command(demo: bool):
@@ -51,6 +51,10 @@ def load_fixtures_command(demo: bool):
             click.echo(
                 f"Demo: {counts['organizations']} organisations and "
                 f"{counts['carriers']} carriers created."
+            )
+            click.echo(
+                f"Demo: {counts['annual_reports']} annual reports and "
+                f"{counts['targets']} targets created."
             )
 
 

@@ -17,16 +17,24 @@ from typing import Any, Protocol
 ACTIVE_STATUSES = frozenset({"accredited", "rectifying", "expired"})
 EVALUATION_KINDS = frozenset({"annual_assessment", "mid_term_evaluation", "term_evaluation"})
 PASSING_RESULTS = frozenset({"excellent", "good", "pass"})
-#: Milestone kinds that carry a level; every other kind refuses one.
-LEVEL_KINDS = frozenset({"accredited", "level_changed"})
 #: Written by the scan job only, never posted by a client.
 SYSTEM_KINDS = frozenset({"expired"})
+#: Annual report statuses that count as reported; a returned report is still due.
+COUNTED_REPORT_STATUSES = frozenset({"submitted", "accepted"})
 #: Default time to rectify after a failed evaluation (one city's published 3-month rule).
 RECTIFY_MONTHS = 3
 
 
 class LifecycleError(Exception):
     """A transition the status machine refuses (answered with 409)."""
+
+
+class ReplayError(LifecycleError):
+    """A history that does not replay: ``milestone`` is the first one refused."""
+
+    def __init__(self, message: str, milestone: Any):
+        super().__init__(message)
+        self.milestone = milestone
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class CarrierState:
     level: str
     accredited_on: dt.date | None = None
     certificate_no: str | None = None
+    #: Validity end stated by the milestone that started the cycle (accreditation or passed
+    #: term evaluation) or by a later level change; None when the policy's term applies.
     valid_until: dt.date | None = None
     #: Last accreditation or passing term evaluation: the start of the evaluation cycle.
     cycle_start: dt.date | None = None
@@ -65,7 +75,7 @@ class Policy:
     warn_days: list[int] = field(default_factory=lambda: [90, 30, 7])
 
 
-#: kind -> statuses it may be recorded in. The resulting status is decided in ``apply``.
+#: kind -> statuses it may be recorded in (SPEC §2.3). Anything else is a 409.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
     "application_submitted": frozenset({"submitted", "applying", "rejected", "expired", "revoked"}),
     "accredited": frozenset({"submitted", "applying", "expired"}),
@@ -78,6 +88,45 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "closed": frozenset({"applying", "accredited", "rectifying", "expired", "revoked"}),
     "expired": frozenset({"accredited"}),
 }
+
+#: kind -> the statuses it can lead to (an evaluation: accredited when passed, rectifying when
+#: failed). ``submitted`` and ``rejected`` are never entered by a milestone: only a carrier's
+#: initial status can be one of them.
+ENTERS: dict[str, frozenset[str]] = {
+    "application_submitted": frozenset({"applying"}),
+    "accredited": frozenset({"accredited"}),
+    "level_changed": frozenset({"accredited"}),
+    **{kind: frozenset({"accredited", "rectifying"}) for kind in sorted(EVALUATION_KINDS)},
+    "rectification_completed": frozenset({"accredited"}),
+    "revoked": frozenset({"revoked"}),
+    "closed": frozenset({"closed"}),
+    "expired": frozenset({"expired"}),
+}
+
+#: The optional fields each kind takes besides ``occurred_on``, ``document_ref`` and ``note``
+#: (SPEC §2.4): only the accreditation and the level change carry a level, only the three
+#: evaluations a result, a passing term evaluation may renew the validity, and a failed
+#: evaluation may set the rectification deadline.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "application_submitted": frozenset(),
+    "accredited": frozenset({"level", "certificate_no", "valid_until"}),
+    "level_changed": frozenset({"level", "certificate_no", "valid_until"}),
+    "annual_assessment": frozenset({"result", "rectify_by"}),
+    "mid_term_evaluation": frozenset({"result", "rectify_by"}),
+    "term_evaluation": frozenset({"result", "valid_until", "rectify_by"}),
+    "rectification_completed": frozenset(),
+    "revoked": frozenset(),
+    "closed": frozenset(),
+    "expired": frozenset(),
+}
+#: Milestone kinds that carry a level; every other kind refuses one.
+LEVEL_KINDS = frozenset(kind for kind, fields in KIND_FIELDS.items() if "level" in fields)
+#: Fields a kind cannot do without.
+REQUIRED_FIELDS: dict[str, frozenset[str]] = {
+    "level_changed": frozenset({"level"}),
+    **{kind: frozenset({"result"}) for kind in sorted(EVALUATION_KINDS)},
+}
+OPTIONAL_FIELDS = ("level", "result", "certificate_no", "valid_until", "rectify_by")
 
 
 def add_years(day: dt.date, years: int) -> dt.date:
@@ -101,13 +150,64 @@ def month_day(year: int, mm_dd: str) -> dt.date:
     return dt.date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
+def is_month_day(text: str) -> bool:
+    """Whether ``text`` is a real ``MM-DD`` (``02-29`` included: it exists in leap years)."""
+    if len(text) != 5 or text[2] != "-" or not (text[:2] + text[3:]).isdigit():
+        return False
+    month, day = int(text[:2]), int(text[3:])
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]
+
+
+def _kinds(kinds) -> str:
+    names = sorted(kinds)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def check_milestone(data: dict[str, Any], today: dt.date) -> dict[str, list[str]]:
+    """The field errors of a milestone (answered with 422), empty when it is well-formed.
+
+    Whether it fits the carrier's history is :func:`apply`'s question (409); this one is about
+    the milestone alone: no future date, only the fields its kind takes (SPEC §2.4), the ones it
+    needs, and dates after the milestone where they set a deadline.
+    """
+    kind = data["kind"]
+    if kind not in KIND_FIELDS:
+        return {"kind": [f"Not a milestone kind: {kind}."]}
+    errors: dict[str, list[str]] = {}
+    occurred_on = data["occurred_on"]
+    if occurred_on > today:
+        errors["occurred_on"] = [f"A milestone cannot be dated in the future (today is {today})."]
+    takes = KIND_FIELDS[kind]
+    for name in OPTIONAL_FIELDS:
+        if data.get(name) is None:
+            if name in REQUIRED_FIELDS.get(kind, ()):
+                errors[name] = [f"A {kind} milestone needs a {name}."]
+            continue
+        if name not in takes:
+            takers = [k for k, fields in KIND_FIELDS.items() if name in fields and k != "expired"]
+            errors[name] = [f"A {kind} milestone takes no {name} (only {_kinds(takers)} do)."]
+    result = data.get("result")
+    if data.get("rectify_by") is not None and "rectify_by" in takes and result != "fail":
+        errors.setdefault("rectify_by", []).append("Only a failed evaluation sets rectify_by.")
+    if data.get("valid_until") is not None and kind in EVALUATION_KINDS and result == "fail":
+        errors.setdefault("valid_until", []).append("A failed evaluation renews no validity.")
+    for name in ("valid_until", "rectify_by"):
+        value = data.get(name)
+        if value is not None and value <= occurred_on and name not in errors:
+            errors[name] = [f"{name} must come after occurred_on ({occurred_on})."]
+    return errors
+
+
 def conflict_message(carrier_id: int | None, status: str, kind: str) -> str:
     """The 409 detail: the current status and the refused milestone (EXAMPLES.md)."""
-    name = f"Carrier {carrier_id}" if carrier_id is not None else "The carrier"
     return (
-        f"{name} is {status}; {_article(kind)} {kind} cannot be recorded for "
+        f"{_name(carrier_id)} is {status}; {_article(kind)} {kind} cannot be recorded for "
         f"{_article(status)} {status} carrier."
     )
+
+
+def _name(carrier_id: int | None) -> str:
+    return f"Carrier {carrier_id}" if carrier_id is not None else "The carrier"
 
 
 def _article(word: str) -> str:
@@ -115,9 +215,14 @@ def _article(word: str) -> str:
 
 
 def apply(
-    state: CarrierState, milestone: MilestoneLike, policy: Policy, carrier_id: int | None = None
+    state: CarrierState, milestone: MilestoneLike, *, carrier_id: int | None = None
 ) -> CarrierState:
-    """The state after ``milestone``; raises :class:`LifecycleError` for a refused transition."""
+    """The state after ``milestone``; raises :class:`LifecycleError` for a refused transition.
+
+    The state holds facts only (dates, level, the validity a milestone gave explicitly); what
+    follows from a policy is computed by :func:`derive`, so that editing a policy never needs
+    a replay.
+    """
     kind = milestone.kind
     allowed = ALLOWED_FROM.get(kind)
     if allowed is None:
@@ -129,22 +234,23 @@ def apply(
     if kind == "application_submitted":
         return replace(state, status="applying")
     if kind == "accredited":
-        level = milestone.level or state.level
-        valid_until = milestone.valid_until or (
-            add_years(on, policy.term_years) if policy.term_years else None
-        )
         return replace(
             state,
             status="accredited",
-            level=level,
+            level=milestone.level or state.level,
             accredited_on=on,
             certificate_no=milestone.certificate_no or state.certificate_no,
-            valid_until=valid_until,
+            valid_until=milestone.valid_until,
             cycle_start=on,
             last_evaluation_on=None,
             rectify_by=None,
         )
     if kind == "level_changed":
+        if milestone.level == state.level:
+            raise LifecycleError(
+                f"{_name(carrier_id)} is already {state.level}; a level_changed milestone "
+                "must change the level."
+            )
         return replace(
             state,
             level=milestone.level or state.level,
@@ -157,10 +263,9 @@ def apply(
             return replace(state, status="rectifying", last_evaluation_on=on, rectify_by=rectify_by)
         new = replace(state, status="accredited", last_evaluation_on=on, rectify_by=None)
         if kind == "term_evaluation":
-            valid_until = milestone.valid_until or (
-                add_years(on, policy.term_years) if policy.term_years else state.valid_until
-            )
-            new = replace(new, cycle_start=on, valid_until=valid_until)
+            # A passed term evaluation renews the accreditation: a new cycle starts, with the
+            # validity it states or, without one, the policy's term from its date.
+            new = replace(new, cycle_start=on, valid_until=milestone.valid_until)
         return new
     if kind == "rectification_completed":
         return replace(state, status="accredited", rectify_by=None)
@@ -176,20 +281,19 @@ def apply(
 def replay(
     initial: CarrierState,
     milestones: Iterable[MilestoneLike],
-    policy_for_level: Any,
+    *,
     carrier_id: int | None = None,
 ) -> CarrierState:
     """Apply ``milestones`` (already ordered, voided ones excluded) to ``initial``.
 
-    ``policy_for_level`` maps a level to the :class:`Policy` in force for it, since a
-    carrier's policy follows its level as the history changes it.
+    A refused milestone raises :class:`ReplayError`, which names it.
     """
     state = initial
     for milestone in milestones:
-        level = (
-            milestone.level if milestone.kind in LEVEL_KINDS and milestone.level else state.level
-        )
-        state = apply(state, milestone, policy_for_level(level), carrier_id)
+        try:
+            state = apply(state, milestone, carrier_id=carrier_id)
+        except LifecycleError as error:
+            raise ReplayError(str(error), milestone) from error
     return state
 
 
@@ -198,6 +302,8 @@ def replay(
 
 @dataclass(frozen=True)
 class DerivedDates:
+    """The dates of SPEC §3.2 for one carrier."""
+
     valid_until: dt.date | None
     next_evaluation_on: dt.date | None
     next_report_due_on: dt.date | None
@@ -206,18 +312,24 @@ class DerivedDates:
 
 
 def valid_until(
-    accredited_on: dt.date | None,
+    cycle_start: dt.date | None,
     milestone_valid_until: dt.date | None,
     override: dt.date | None,
     policy: Policy,
 ) -> dt.date | None:
-    """The override, else the accreditation milestone's date, else accredited_on + term_years."""
+    """The end of validity (SPEC §3.2).
+
+    The override wins; else the date the accreditation milestone stated; else the start of
+    the cycle + ``term_years``. The cycle starts at the accreditation and again at each passed
+    term evaluation (which renews it), so before any term evaluation this is accredited_on +
+    ``term_years``.
+    """
     if override:
         return override
     if milestone_valid_until:
         return milestone_valid_until
-    if accredited_on and policy.term_years:
-        return add_years(accredited_on, policy.term_years)
+    if cycle_start and policy.term_years:
+        return add_years(cycle_start, policy.term_years)
     return None
 
 
@@ -282,7 +394,7 @@ def derive(
     """Every derived date of one carrier."""
     report_year, report_due_on = next_report(status, accredited_on, reported_years, policy, today)
     return DerivedDates(
-        valid_until=valid_until(accredited_on, milestone_valid_until, valid_until_override, policy),
+        valid_until=valid_until(cycle_start, milestone_valid_until, valid_until_override, policy),
         next_evaluation_on=next_evaluation_on(
             status, cycle_start, last_evaluation_on, next_evaluation_override, policy
         ),

@@ -48,6 +48,95 @@ EVALUATION_RESULTS: dict[str, str] = {
     "fail": "不合格",
 }
 
+#: Annual report statuses (SPEC §5.1): submitted by the carrier, then accepted or returned.
+REPORT_STATUSES: dict[str, str] = {
+    "submitted": "已提交",
+    "accepted": "已通过",
+    "returned": "已退回",
+}
+
+#: The metrics an annual report may carry, per carrier type: the one list the API documents
+#: and validates against. Values are non-negative numbers (people, projects, 万元…).
+REPORT_METRICS: dict[str, dict[str, str]] = {
+    "postdoc_workstation": {
+        "postdocs_in_station": "在站博士后人数",
+        "postdocs_recruited": "当年新进站博士后人数",
+        "postdocs_completed": "当年出站博士后人数",
+        "research_projects": "承担科研项目数",
+        "patents_granted": "授权专利数",
+        "research_funding_wan": "科研经费（万元）",
+    },
+    "postdoc_innovation_base": {
+        "postdocs_in_station": "在站博士后人数",
+        "postdocs_recruited": "当年新进站博士后人数",
+        "postdocs_completed": "当年出站博士后人数",
+        "research_projects": "承担科研项目数",
+        "patents_granted": "授权专利数",
+        "research_funding_wan": "科研经费（万元）",
+    },
+    "expert_workstation": {
+        "experts_engaged": "进站专家人数",
+        "projects_completed": "完成合作项目数",
+        "patents_granted": "授权专利数",
+        "trainees_trained": "培养技术人员人数",
+        "high_skill_trained": "培养高技能人才人数",
+    },
+    "skill_master_studio": {
+        "apprentices_trained": "带徒人数",
+        "trainees_trained": "培训人数",
+        "high_skill_trained": "培养高技能人才人数",
+        "techniques_improved": "技术攻关与革新项目数",
+        "patents_granted": "授权专利数",
+    },
+    "innovation_park": {
+        "enterprises_incubated": "在孵企业数",
+        "enterprises_graduated": "当年毕业企业数",
+        "talents_attracted": "引进人才人数",
+        "jobs_created": "带动就业人数",
+        "output_value_wan": "园区企业产值（万元）",
+    },
+    "maker_space": {
+        "enterprises_incubated": "在孵企业（团队）数",
+        "startups_founded": "当年新注册企业数",
+        "events_held": "举办创业活动次数",
+        "jobs_created": "带动就业人数",
+        "funding_raised_wan": "获得投融资（万元）",
+    },
+    "continuing_education_base": {
+        "trainees_trained": "培训人次",
+        "high_skill_trained": "培养高技能人才人数",
+        "courses_held": "举办培训班次",
+        "training_hours": "培训学时",
+    },
+    "public_training_base": {
+        "trainees_trained": "实训人次",
+        "high_skill_trained": "培养高技能人才人数",
+        "certificates_issued": "颁发职业技能等级证书数",
+        "training_hours": "实训学时",
+    },
+    "joint_training_base": {
+        "interns_hosted": "接收实习学生人数",
+        "graduates_employed": "留用毕业生人数",
+        "trainees_trained": "联合培养人数",
+        "high_skill_trained": "培养高技能人才人数",
+    },
+}
+
+#: Every metric key of any carrier type (the vocabulary of target ``report_metric``).
+ALL_REPORT_METRICS: list[str] = sorted({key for keys in REPORT_METRICS.values() for key in keys})
+
+#: Target metrics (SPEC §3.4) and progress states.
+TARGET_METRICS: dict[str, str] = {
+    "carrier_count": "载体数量",
+    "report_sum": "年报指标合计",
+}
+TARGET_STATES: dict[str, str] = {
+    "achieved": "已完成",
+    "on_track": "进度正常",
+    "at_risk": "进度滞后",
+    "missed": "未完成",
+}
+
 ORGANIZATION_KINDS: dict[str, str] = {
     "enterprise": "企业",
     "university": "高校",

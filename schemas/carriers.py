@@ -12,6 +12,7 @@ from schemas.common import (
     Id,
     ListArgsSchema,
     ResourceSchema,
+    not_future,
     one_of,
     sort_field,
     validate_town,
@@ -93,6 +94,13 @@ class CarrierSchema(ResourceSchema):
         },
     )
     open_alert_count = fields.Integer(dump_only=True)
+    as_of = fields.Date(
+        dump_only=True,
+        metadata={
+            "description": "Present when the request asked for a past date: status, level, "
+            "accredited_on, certificate_no and the derived dates are those of that day."
+        },
+    )
     attributes = fields.Dict(
         keys=fields.String(validate=validate.Length(max=100)),
         metadata={"description": "Free attributes (JSON object)."},
@@ -108,8 +116,30 @@ class CarrierSchema(ResourceSchema):
             raise ma.ValidationError("An organisation can be a partner only once.")
 
 
+AS_OF = {
+    "description": "Answer as of this past date (YYYY-MM-DD, not in the future): status, "
+    "level, accreditation and derived dates replayed from the milestones dated on or before "
+    "it; lifecycle filters (level, level_min, status, accredited_from/to, *_due_before) and "
+    "sorts apply to that state. Carriers whose history had not begun are left out."
+}
+
+
+class CarrierReadArgsSchema(ma.Schema):
+    """Options of a single carrier read."""
+
+    as_of = fields.Date(validate=not_future, metadata=AS_OF)
+
+
 class CarrierQueryArgsSchema(ListArgsSchema):
     """Filters of the carrier list; each filter is named after the field."""
+
+    as_of = fields.Date(validate=not_future, metadata=AS_OF)
+    accredited_from = fields.Date(
+        metadata={"description": "Carriers accredited (accredited_on) on or after this date."}
+    )
+    accredited_to = fields.Date(
+        metadata={"description": "Carriers accredited (accredited_on) on or before this date."}
+    )
 
     type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
     level = fields.String(validate=one_of(LEVELS, "level"))

@@ -76,8 +76,8 @@ class ResourceSchema(ma.Schema):
     updated_at = Timestamp(dump_only=True)
 
 
-class ListArgsSchema(ma.Schema):
-    """Pagination, search and sort of every list (SPEC §4)."""
+class PageArgsSchema(ma.Schema):
+    """Pagination of every list (SPEC §4)."""
 
     page = fields.Integer(
         load_default=1,
@@ -89,6 +89,11 @@ class ListArgsSchema(ma.Schema):
         validate=validate.Range(min=1, max=100),
         metadata={"description": "Items per page, 1 to 100 (default 20)."},
     )
+
+
+class ListArgsSchema(PageArgsSchema):
+    """Pagination, search and sort of every list (SPEC §4)."""
+
     q = fields.String(
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Search in names (case-insensitive substring)."},
@@ -131,3 +136,39 @@ def update_schema(schema_class: type[ma.Schema]) -> ma.Schema:
     (``partial=True`` would also make the fields inside nested objects optional.)
     """
     return schema_class(partial=tuple(schema_class._declared_fields))
+
+
+#: The largest amount (metric value, target) accepted: far beyond any real figure, and exact
+#: as a double.
+MAX_AMOUNT = 10**15
+
+
+class Amount(fields.Number):
+    """A non-negative JSON number (integer or decimal, never a boolean or a string); whole
+    numbers are shown without a decimal point."""
+
+    num_type = float
+    default_error_messages = {
+        "invalid": "Not a number.",
+        "range": f"Must be a number from 0 to {MAX_AMOUNT}.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if not (0 <= value <= MAX_AMOUNT):  # also refuses NaN
+            raise self.make_error("range")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
+def not_future(value: dt.date) -> None:
+    """A date on or before today in the configured time zone."""
+    from registry.carriers import today
+
+    if value > today():
+        raise ma.ValidationError(f"Cannot be in the future (today is {today()}).")

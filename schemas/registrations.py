@@ -40,9 +40,11 @@ class RegistrationSchema(CarrierSchema):
     valid_until = fields.Date(dump_only=True, allow_none=True)
     next_evaluation_on = fields.Date(dump_only=True, allow_none=True)
     submitted_by = fields.String(
-        dump_only=True, metadata={"description": "Name of the principal that submitted it."}
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Name of the principal that submitted it."},
     )
-    submitted_at = Timestamp(dump_only=True)
+    submitted_at = Timestamp(dump_only=True, allow_none=True)
     review_comment = fields.String(
         dump_only=True,
         allow_none=True,

@@ -123,6 +123,7 @@ class WebhookSchema(ResourceSchema):
     )
     secret = fields.String(
         dump_only=True,
+        allow_none=True,
         metadata={
             "description": "`whsec_` + base64 of 32 random bytes; the HMAC key is the decoded "
             "bytes. Only in the creation response (and after rotate_secret): store it then."
@@ -130,15 +131,19 @@ class WebhookSchema(ResourceSchema):
     )
     failing_since = Timestamp(
         dump_only=True,
+        allow_none=True,
         metadata={"description": "Start of the current run of failed attempts, else null."},
     )
     disabled_at = Timestamp(
         dump_only=True,
+        allow_none=True,
         metadata={"description": "When the service disabled it for failing too long."},
     )
-    disabled_reason = fields.String(dump_only=True)
+    disabled_reason = fields.String(dump_only=True, allow_none=True)
     created_by = fields.String(
-        dump_only=True, metadata={"description": "The owner: who created the subscription."}
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The owner: who created the subscription."},
     )
 
 

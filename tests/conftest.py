@@ -187,6 +187,32 @@ def accredit(app):
     return run
 
 
+@pytest.fixture
+def record(api, admin):
+    """``record(carrier_id, kind, on, **fields)`` posts a milestone as the bureau admin and
+    returns the response."""
+
+    def post(carrier_id: int, kind: str, on: str, **fields):
+        body = {"kind": kind, "occurred_on": on, **fields}
+        return api.post(f"/api/v1/carriers/{carrier_id}/milestones", json=body, token=admin)
+
+    return post
+
+
+@pytest.fixture
+def rows(app):
+    """``rows(Model, *where)`` counts the stored rows of a model (to prove nothing changed)."""
+
+    def count(model, *where) -> int:
+        with app.app_context(), db.database.connection_context():
+            query = model.select()
+            for condition in where:
+                query = query.where(condition)
+            return query.count()
+
+    return count
+
+
 class QueryCounter(logging.Handler):
     """Counts the SQL statements peewee logs."""
 

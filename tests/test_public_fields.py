@@ -43,7 +43,8 @@ def full_carrier(api, admin, carrier_factory, org_factory, accredit):
 def every_field():
     from schemas.carriers import CarrierSchema
 
-    return sorted(CarrierSchema().fields)
+    # ``as_of`` is only in point-in-time answers, which echo the date asked for.
+    return sorted(set(CarrierSchema().fields) - {"as_of"})
 
 
 @pytest.mark.parametrize("field", every_field())

@@ -24,8 +24,12 @@ def register_api(app: Flask) -> None:
         changes,
         docs,
         health,
+        milestones,
         organizations,
+        policies,
         registrations,
+        reports,
+        targets,
         tokens,
         webhooks,
     )
@@ -57,7 +61,18 @@ def register_api(app: Flask) -> None:
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
     )
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
-    for module in (organizations, carriers, registrations, changes, tokens, webhooks):
+    for module in (
+        organizations,
+        carriers,
+        milestones,
+        reports,
+        policies,
+        targets,
+        registrations,
+        changes,
+        tokens,
+        webhooks,
+    ):
         api.register_blueprint(module.blp)
     app.before_request(refuse_nul_characters)
     app.register_blueprint(health.bp)

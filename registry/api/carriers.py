@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from peewee import fn
 
-from registry import access, carriers
+from registry import access, carriers, timeline
 from registry.api.common import (
     LIST_HEADERS,
     apply_sort,
@@ -16,11 +18,13 @@ from registry.api.common import (
     etag_protected,
     not_modified,
     paginate,
+    paginate_list,
 )
-from registry.models import Carrier, CarrierPartner, CarrierTag
-from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, levels_at_least
+from registry.models import Carrier
+from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 from schemas.carriers import (
     CarrierQueryArgsSchema,
+    CarrierReadArgsSchema,
     CarrierSchema,
     StatsArgsSchema,
     StatsSchema,
@@ -62,41 +66,25 @@ ORDER = {
 }
 
 
-def filtered(args: dict):
-    """The carriers the caller may see, narrowed by the list filters.
+#: Filters on dates that only a full reader of a carrier may see.
+DATE_FILTERS = {
+    "evaluation_due_before": Carrier.next_evaluation_on,
+    "report_due_before": Carrier.next_report_due_on,
+}
+
+
+def filtered(args: dict, skip=frozenset()):
+    """The carriers the caller may see, narrowed by the list filters (except ``skip``).
 
     Filters on non-public dates match only carriers the caller may read fully, so that the
     public directory never reveals them (and its totals agree with what it shows).
     """
     who = access.principal()
     query = access.carrier_scope(carriers.with_host(), who)
-    if "type" in args:
-        query = query.where(Carrier.type == args["type"])
-    if "level" in args:
-        query = query.where(Carrier.level == args["level"])
-    if "level_min" in args:
-        query = query.where(Carrier.level.in_(levels_at_least(args["level_min"])))
-    if "status" in args:
-        query = query.where(Carrier.status == args["status"])
-    if "town" in args:
-        query = query.where(Carrier.town == args["town"])
-    if "organization_id" in args:
-        org = args["organization_id"]
-        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
-            CarrierPartner.organization == org
-        )
-        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
-    if "tag" in args:
-        tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == args["tag"])
-        query = query.where(Carrier.id.in_(tagged))
-    if "q" in args:
-        query = query.where(Carrier.name.contains(args["q"]))
-    if "evaluation_due_before" in args:
-        column = access.readable_column(Carrier.next_evaluation_on, who)
-        query = query.where(column <= args["evaluation_due_before"])
-    if "report_due_before" in args:
-        column = access.readable_column(Carrier.next_report_due_on, who)
-        query = query.where(column <= args["report_due_before"])
+    query = carriers.filter_carriers(query, args, skip=skip | DATE_FILTERS.keys())
+    for name, column in DATE_FILTERS.items():
+        if name in args and name not in skip and args[name] is not None:
+            query = query.where(access.readable_column(column, who) <= args[name])
     return query
 
 
@@ -132,7 +120,9 @@ class Carriers(MethodView):
     @blp.response(200, CarrierSchema(many=True), headers=LIST_HEADERS)
     @error_responses(blp, 401)
     def get(self, args):
-        """List carriers, filtered, sorted and paginated"""
+        """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
+        if "as_of" in args:
+            return list_as_of(args)
         query = apply_sort(filtered(args), args.get("sort"), sorts(), Carrier.name)
         rows, headers = paginate(query, args["page"], args["page_size"])
         return shown(rows), 200, headers
@@ -151,14 +141,36 @@ class Carriers(MethodView):
         )
 
 
+def list_as_of(args: dict):
+    """The list as it stood on ``as_of``: lifecycle filters and sorts on the replayed state,
+    paginated after filtering (see registry.timeline)."""
+    day = args["as_of"]
+    query = filtered(args, skip=carriers.LIFECYCLE_FILTERS)
+    found = timeline.carriers_on(query, day, args, args.get("sort"))
+    page, headers = paginate_list(found, args["page"], args["page_size"])
+    pasts = {past.id: past for past in page}
+    items = shown(carriers.load_many(list(pasts)))
+    return [timeline.overlay(item, pasts[item["id"]], day) for item in items], 200, headers
+
+
 @blp.route("/carriers/<id:carrier_id>")
 class CarriersById(MethodView):
+    @blp.arguments(CarrierReadArgsSchema, location="query")
     @blp.response(200, CarrierSchema)
     @error_responses(blp, 401, 404)
-    def get(self, carrier_id):
-        """Get one carrier (with its ETag)"""
+    def get(self, args, carrier_id):
+        """Get one carrier (with its ETag), or its state as of a past date
+
+        With `as_of` the answer has no ETag (it is not the editable representation) and is a
+        404 when the carrier's history had not begun on that date.
+        """
         carrier, _ = access.get_readable_carrier(carrier_id)
         carrier = carriers.load(carrier.id)
+        if "as_of" in args:
+            past = timeline.carrier_on(carrier.id, args["as_of"])
+            if past is None:
+                abort(404, message=f"Carrier {carrier.id} has no history on {args['as_of']}.")
+            return timeline.overlay(shown([carrier])[0], past, args["as_of"])
         etag = etag_of(ETAG, carrier)
         if not_modified(etag):
             return "", 304, {"ETag": etag}
@@ -197,15 +209,31 @@ class CarrierStats(MethodView):
     @blp.response(200, StatsSchema)
     @error_responses(blp, 401)
     def get(self, args):
-        """Count carriers grouped by any of type, level, status, town (list filters apply)"""
+        """Count carriers grouped by any of type, level, status, town (list filters and
+        as_of apply)"""
         keys = args["group_by"].split(",")
-        columns = [getattr(Carrier, key) for key in keys]
-        query = (
-            filtered(args)
-            .select(*columns, fn.COUNT(Carrier.id).alias("count"))
-            .group_by(*columns)
-            .dicts()
-        )
-        groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
+        if "as_of" in args:
+            groups = stats_as_of(args, keys)
+        else:
+            columns = [getattr(Carrier, key) for key in keys]
+            query = (
+                filtered(args)
+                .select(*columns, fn.COUNT(Carrier.id).alias("count"))
+                .group_by(*columns)
+                .dicts()
+            )
+            groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
         groups.sort(key=lambda group: tuple(ORDER[key](group[key]) for key in keys))
         return {"total": sum(group["count"] for group in groups), "groups": groups}
+
+
+def stats_as_of(args: dict, keys: list[str]) -> list[dict]:
+    """The groups of the carriers as they stood on ``as_of`` (counted in Python)."""
+    query = filtered(args, skip=carriers.LIFECYCLE_FILTERS)
+    counts = Counter(
+        tuple(timeline.value_of(past, key) for key in keys)
+        for past in timeline.carriers_on(query, args["as_of"], args)
+    )
+    return [
+        {**dict(zip(keys, group, strict=True)), "count": count} for group, count in counts.items()
+    ]

@@ -45,17 +45,24 @@ def problem(
     return response
 
 
-def _field_messages(prefix: str, value, errors: dict) -> None:
-    """Nested marshmallow messages as flat ``{"a.b": [text]}`` (``a`` for the object itself)."""
+def _field_messages(value, errors: dict, field: str = "", path: str = "") -> None:
+    """Nested marshmallow messages keyed by top-level field, the inner path leading the text:
+    ``{"partners": ["0.organization_id: Missing data for required field."]}``."""
     if isinstance(value, dict):
         for key, inner in value.items():
-            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
-            _field_messages(name, inner, errors)
+            key = str(key)
+            if not field:
+                _field_messages(inner, errors, "_body" if key == "_schema" else key, "")
+            elif key in ("_schema", "value"):
+                _field_messages(inner, errors, field, path)
+            else:
+                _field_messages(inner, errors, field, f"{path}.{key}" if path else key)
     elif isinstance(value, list | tuple):
         for item in value:
-            _field_messages(prefix, item, errors)
+            _field_messages(item, errors, field, path)
     else:
-        errors.setdefault(prefix or "_body", []).append(str(value))
+        text = f"{path}: {value}" if path else str(value)
+        errors.setdefault(field or "_body", []).append(text)
 
 
 def _flatten(messages) -> tuple[dict, str | None]:
@@ -64,7 +71,7 @@ def _flatten(messages) -> tuple[dict, str | None]:
     detail = None
     for location, value in (messages or {}).items():
         if isinstance(value, dict):
-            _field_messages("", value, errors)
+            _field_messages(value, errors)
         else:
             text = " ".join(value) if isinstance(value, list) else str(value)
             if location == "json" and text == "Invalid input type.":
@@ -172,6 +179,17 @@ def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, di
     headers of SPEC §4. A page past the end is an empty page, not an error."""
     total = query.order_by().count()
     rows = list(query.paginate(page, page_size))
+    return rows, page_headers(total, page, page_size)
+
+
+def paginate_list(items: list, page: int, page_size: int) -> tuple[list, dict]:
+    """One page of a list already filtered and sorted in Python, with the same headers."""
+    start = (page - 1) * page_size
+    return items[start : start + page_size], page_headers(len(items), page, page_size)
+
+
+def page_headers(total: int, page: int, page_size: int) -> dict:
+    """``X-Total-Count`` and the RFC 8288 ``Link`` header (first/prev/next/last)."""
     last = max(1, -(-total // page_size))
     links = {"first": 1, "last": last}
     if page > 1:
@@ -184,8 +202,7 @@ def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, di
         if rel in links:
             args.update(page=[str(links[rel])], page_size=[str(page_size)])
             parts.append(f'<{request.path}?{urlencode(args, doseq=True)}>; rel="{rel}"')
-    headers = {"X-Total-Count": str(total), "Link": ", ".join(parts)}
-    return rows, headers
+    return {"X-Total-Count": str(total), "Link": ", ".join(parts)}
 
 
 def apply_sort(query: pw.ModelSelect, sort: str | None, columns: dict, default) -> pw.ModelSelect:
@@ -227,6 +244,11 @@ def not_modified(etag: str) -> bool:
         return False
     return "*" in header or etag in [part.strip().removeprefix("W/") for part in header.split(",")]
 
+
+LIST_HEADERS = {
+    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+}
 
 IF_MATCH_PARAMETER = {
     "in": "header",

@@ -25,6 +25,14 @@ deadlines.
   404 for a carrier the caller may not see at all. `GET /me` says who you are.
 * Every response carries `X-Request-ID` (an incoming one is kept); every write is one
   record of the audit trail (`/changes`) with that request id.
+* Lifecycle: status, level, accreditation and validity change only through milestones
+  (`POST /carriers/{id}/milestones`, answered as `{"milestone", "carrier"}`); a wrong one is
+  voided, never deleted, and the carrier replayed. `?as_of=YYYY-MM-DD` on the carrier list,
+  one carrier and the stats answers with the state replayed up to that day.
+* Derived dates (`valid_until`, `next_evaluation_on`, `next_report_due_on`) follow the
+  evaluation policy of the carrier's type and level; editing a policy moves them.
+* Annual report metrics are numbers ≥ 0 keyed by the metrics of the carrier's type (see the
+  `metrics` field of AnnualReport); targets compute their progress on every read.
 """
 
 PAGE = """<!DOCTYPE html>

@@ -5,6 +5,7 @@ from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.targets import Target
 from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 #: Every table, in creation order (referenced tables first).
@@ -24,6 +25,7 @@ ALL_MODELS = [
     Webhook,
     WebhookDelivery,
     WebhookAttempt,
+    Target,
 ]
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "Principal",
+    "Target",
     "Token",
     "Webhook",
     "WebhookAttempt",

@@ -53,6 +53,9 @@ class AnnualReport(BaseModel):
     status = pw.CharField(max_length=20, default="submitted")
     submitted_at = pw.DateTimeField(null=True)
     review_comment = pw.TextField(null=True)
+    #: The bureau's review: when and by whom (cleared when the report is resubmitted).
+    reviewed_at = pw.DateTimeField(null=True)
+    reviewed_by = pw.CharField(max_length=200, null=True)
     version = pw.IntegerField(default=1)
 
     class Meta:

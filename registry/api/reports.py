@@ -1,0 +1,160 @@
+"""/carriers/{id}/annual-reports and /annual-reports: yearly reports and their review."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from registry import access, reports
+from registry.api.common import (
+    LIST_HEADERS,
+    apply_sort,
+    check_if_match,
+    error_responses,
+    etag_of,
+    etag_protected,
+    not_modified,
+    paginate,
+)
+from registry.models import AnnualReport, Carrier
+from schemas.reports import (
+    AnnualReportQueryArgsSchema,
+    AnnualReportSchema,
+    CarrierReportQueryArgsSchema,
+    ReportResubmissionSchema,
+    ReviewSchema,
+)
+
+blp = Blueprint(
+    "annual-reports",
+    __name__,
+    url_prefix="/api/v1",
+    description="Annual reports: one per carrier and year, with metrics (numbers keyed by the "
+    "metrics of the carrier's type). Submitted by the bureau admin or an operator of the "
+    "carrier; accepted or returned by the bureau admin (POST …/review). A returned report is "
+    "corrected and submitted again with PATCH. Submitted and accepted reports count for the "
+    "carrier's next_report_due_on; returned ones do not. Read by the bureau and by operators "
+    "and partners of the carrier.",
+)
+ETAG = "r"
+SORTS = {
+    "year": AnnualReport.year,
+    "submitted_at": AnnualReport.submitted_at,
+    "carrier_id": AnnualReport.carrier,
+    "status": AnnualReport.status,
+}
+
+
+def get_report(report_id: int) -> AnnualReport:
+    """A report the caller may read (401 anonymous, 404 when it may not see it)."""
+    who = access.require_reader()
+    query = access.report_scope(AnnualReport.select(), who)
+    report = query.where(AnnualReport.id == report_id).first()
+    if report is None:
+        abort(404, message=f"No annual report {report_id}.")
+    return report
+
+
+@blp.route("/carriers/<id:carrier_id>/annual-reports")
+class CarrierReports(MethodView):
+    @blp.arguments(CarrierReportQueryArgsSchema, location="query")
+    @blp.response(200, AnnualReportSchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, args, carrier_id):
+        """List a carrier's annual reports, newest year first"""
+        carrier = access.get_carrier_records(carrier_id)
+        query = AnnualReport.select().where(AnnualReport.carrier == carrier.id)
+        if "status" in args:
+            query = query.where(AnnualReport.status == args["status"])
+        query = query.order_by(AnnualReport.year.desc())
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return [reports.as_dict(row) for row in rows], 200, headers
+
+    @blp.arguments(AnnualReportSchema)
+    @blp.response(201, AnnualReportSchema)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    def post(self, data, carrier_id):
+        """Submit a carrier's annual report for a year (bureau admin or its operator)
+
+        409 when the year has a report already (a returned one is resubmitted with PATCH);
+        422 for a year before the carrier's first accreditation or in the future, or metrics
+        that are not numbers ≥ 0 with keys of the carrier's type. Emits `report.submitted`.
+        """
+        carrier = access.get_carrier_records(carrier_id)
+        access.require_report_submitter(carrier)
+        report = reports.submit_report(carrier, data)
+        return (
+            reports.as_dict(report),
+            201,
+            {"ETag": etag_of(ETAG, report), "Location": f"/api/v1/annual-reports/{report.id}"},
+        )
+
+
+@blp.route("/annual-reports")
+class AnnualReports(MethodView):
+    @blp.arguments(AnnualReportQueryArgsSchema, location="query")
+    @blp.response(200, AnnualReportSchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """List annual reports the caller may read, filtered and sorted"""
+        who = access.require_reader()
+        query = access.report_scope(AnnualReport.select(), who)
+        if "carrier_id" in args:
+            query = query.where(AnnualReport.carrier == args["carrier_id"])
+        if "year" in args:
+            query = query.where(AnnualReport.year == args["year"])
+        if "status" in args:
+            query = query.where(AnnualReport.status == args["status"])
+        if "type" in args:
+            of_type = Carrier.select(Carrier.id).where(Carrier.type == args["type"])
+            query = query.where(AnnualReport.carrier.in_(of_type))
+        query = apply_sort(query, args.get("sort"), SORTS, AnnualReport.year.desc())
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return [reports.as_dict(row) for row in rows], 200, headers
+
+
+@blp.route("/annual-reports/<id:report_id>")
+class AnnualReportsById(MethodView):
+    @blp.response(200, AnnualReportSchema)
+    @error_responses(blp, 401, 404)
+    def get(self, report_id):
+        """Get one annual report (with its ETag)"""
+        report = get_report(report_id)
+        etag = etag_of(ETAG, report)
+        if not_modified(etag):
+            return "", 304, {"ETag": etag}
+        return reports.as_dict(report), 200, {"ETag": etag}
+
+    @blp.arguments(ReportResubmissionSchema)
+    @blp.response(200, AnnualReportSchema)
+    @etag_protected(blp)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    def patch(self, data, report_id):
+        """Correct a report not yet accepted; a returned report is submitted again
+
+        By the bureau admin or an operator of the carrier. A returned report becomes
+        `submitted` with a new `submitted_at` and its review cleared; an accepted report is
+        final (409). Emits `report.submitted`.
+        """
+        report = get_report(report_id)
+        access.require_report_submitter(Carrier.get_by_id(report.carrier_id))
+        check_if_match(ETAG, report)
+        report = reports.resubmit_report(report, data["metrics"])
+        return reports.as_dict(report), 200, {"ETag": etag_of(ETAG, report)}
+
+
+@blp.route("/annual-reports/<id:report_id>/review")
+class AnnualReportReview(MethodView):
+    @blp.arguments(ReviewSchema)
+    @blp.response(200, AnnualReportSchema)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    def post(self, data, report_id):
+        """Accept or return a submitted report with a comment (bureau admin)
+
+        A comment is required when returning. Only a submitted report can be reviewed (409
+        otherwise, e.g. a second review).
+        """
+        access.require(access.BUREAU_ADMIN)
+        report = get_report(report_id)
+        report = reports.review_report(report, data["status"], data.get("review_comment"))
+        return reports.as_dict(report), 200, {"ETag": etag_of(ETAG, report)}

@@ -1,0 +1,112 @@
+"""/targets: the bureau's goals with live progress (SPEC §3.4)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from registry import access, carriers, targets
+from registry.api.common import (
+    LIST_HEADERS,
+    apply_sort,
+    check_if_match,
+    error_responses,
+    etag_of,
+    etag_protected,
+    paginate,
+)
+from registry.models import Target
+from schemas.targets import TargetQueryArgsSchema, TargetSchema
+
+blp = Blueprint(
+    "targets",
+    __name__,
+    url_prefix="/api/v1/targets",
+    description="Targets (SPEC §3.4): carrier_count or report_sum goals with a value and a "
+    "deadline; `progress` (current, percent, expected, state) is computed on every read. "
+    "State: achieved once current ≥ target_value; missed when the deadline has passed "
+    "without it; otherwise on_track when current is at least the linear pace (target_value × "
+    "elapsed share of the period from starts_on — default 1 January of the deadline year — to "
+    "the deadline), else at_risk. The bureau reads them; the bureau admin writes.",
+)
+ETAG = "t"
+SORTS = {"name": Target.name, "deadline": Target.deadline, "created_at": Target.created_at}
+
+
+def get_target(target_id: int) -> Target:
+    access.require_bureau_reader()
+    target = Target.get_or_none(Target.id == target_id)
+    if target is None:
+        abort(404, message=f"No target {target_id}.")
+    return target
+
+
+@blp.route("")
+class Targets(MethodView):
+    @blp.arguments(TargetQueryArgsSchema, location="query")
+    @blp.response(200, TargetSchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401, 403)
+    def get(self, args):
+        """List targets with their live progress (bureau)"""
+        access.require_bureau_reader()
+        query = Target.select()
+        if "metric" in args:
+            query = query.where(Target.metric == args["metric"])
+        if "year" in args:
+            query = query.where(Target.year == args["year"])
+        if "q" in args:
+            query = query.where(Target.name.contains(args["q"]))
+        query = apply_sort(query, args.get("sort"), SORTS, Target.deadline)
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        today = carriers.today()
+        return [targets.as_dict(row, today) for row in rows], 200, headers
+
+    @blp.arguments(TargetSchema)
+    @blp.response(201, TargetSchema)
+    @error_responses(blp, 400, 401, 403, 413)
+    def post(self, data):
+        """Create a target (bureau admin)"""
+        access.require(access.BUREAU_ADMIN)
+        target = targets.create_target(data)
+        return (
+            targets.as_dict(target),
+            201,
+            {"ETag": etag_of(ETAG, target), "Location": f"{blp.url_prefix}/{target.id}"},
+        )
+
+
+@blp.route("/<id:target_id>")
+class TargetsById(MethodView):
+    @blp.response(200, TargetSchema)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, target_id):
+        """Get one target with its live progress (bureau; with its ETag)
+
+        The ETag names the target's version (for If-Match); progress moves without it
+        changing, so the answer is never a 304.
+        """
+        target = get_target(target_id)
+        return targets.as_dict(target), 200, {"ETag": etag_of(ETAG, target)}
+
+    @blp.arguments(TargetSchema(partial=True))
+    @blp.response(200, TargetSchema)
+    @etag_protected(blp)
+    @error_responses(blp, 400, 401, 403, 404, 413)
+    def patch(self, data, target_id):
+        """Edit a target (bureau admin); a new filter replaces the old one whole"""
+        access.require(access.BUREAU_ADMIN)
+        target = get_target(target_id)
+        check_if_match(ETAG, target)
+        target = targets.update_target(target, data)
+        return targets.as_dict(target), 200, {"ETag": etag_of(ETAG, target)}
+
+    @blp.response(204)
+    @etag_protected(blp)
+    @error_responses(blp, 401, 403, 404)
+    def delete(self, target_id):
+        """Delete a target (bureau admin)"""
+        access.require(access.BUREAU_ADMIN)
+        target = get_target(target_id)
+        check_if_match(ETAG, target)
+        targets.delete_target(target)
+        return None

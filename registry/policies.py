@@ -1,0 +1,57 @@
+"""Evaluation policies (SPEC §3.1): reading them and editing them, which moves the derived
+dates of every carrier they govern in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry import audit, carriers
+from registry.db import database, locked, utcnow
+from registry.models import EvaluationPolicy
+
+EDITABLE_FIELDS = ("annual_assessment", "term_years", "report_due", "warn_days", "note")
+
+
+def as_dict(policy: EvaluationPolicy) -> dict[str, Any]:
+    """A policy as the API shows it."""
+    return {
+        "id": policy.id,
+        "type": policy.type,
+        "level": policy.level,
+        **{name: getattr(policy, name) for name in EDITABLE_FIELDS},
+        "created_at": policy.created_at,
+        "updated_at": policy.updated_at,
+    }
+
+
+def find(carrier_type: str, level: str) -> EvaluationPolicy | None:
+    """The policy of a type × level, or None."""
+    return EvaluationPolicy.get_or_none(
+        (EvaluationPolicy.type == carrier_type) & (EvaluationPolicy.level == level)
+    )
+
+
+def update_policy(policy: EvaluationPolicy, data: dict) -> tuple[EvaluationPolicy, list[int]]:
+    """Edit a policy and recompute, in bulk and in the same transaction, the stored dates of
+    the carriers of its type × level; return it and the ids of the carriers whose dates moved.
+
+    One audit record (the policy before and after, with the carriers it moved).
+    """
+    with database.atomic():
+        policy = locked(EvaluationPolicy.select().where(EvaluationPolicy.id == policy.id)).get()
+        before = as_dict(policy)
+        for name in EDITABLE_FIELDS:
+            if name in data:
+                setattr(policy, name, data[name])
+        policy.version += 1
+        policy.updated_at = utcnow()
+        policy.save()
+        moved = carriers.recompute_dates(policy.type, policy.level)
+        audit.record_change(
+            "update",
+            "evaluation_policy",
+            policy.id,
+            before,
+            {**as_dict(policy), "recomputed_carriers": moved},
+        )
+    return policy, moved

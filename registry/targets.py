@@ -1,0 +1,191 @@
+"""Targets (SPEC §3.4): named, dated goals with progress computed live.
+
+``carrier_count`` counts the carriers matching the target's filter as they stand now;
+``report_sum`` sums one annual-report metric over the counted (submitted or accepted) reports
+of a year, of the carriers matching the filter.
+
+Progress state: ``achieved`` once current ≥ target (whatever the date); otherwise ``missed``
+after the deadline; before it, ``on_track`` when current is at least the linear pace —
+target × (days since the period start) / (days from the start to the deadline) — and
+``at_risk`` below it. The period starts on ``starts_on``, by default 1 January of the
+deadline's year (the bureau sets yearly targets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from registry import audit, carriers, lifecycle
+from registry.carriers import DomainError
+from registry.db import database, utcnow
+from registry.models import AnnualReport, Carrier, Target
+from registry.vocabulary import REPORT_METRICS
+
+FIELDS = (
+    "name",
+    "metric",
+    "filter",
+    "report_metric",
+    "year",
+    "target_value",
+    "deadline",
+    "starts_on",
+    "note",
+)
+FILTER_KEYS = ("type", "level", "level_min", "status", "tag", "accredited_from", "accredited_to")
+FILTER_DATES = ("accredited_from", "accredited_to")
+
+
+def filter_of(target: Target) -> dict[str, Any]:
+    """The stored filter with its dates as dates."""
+    stored = dict(target.filter or {})
+    for key in FILTER_DATES:
+        if isinstance(stored.get(key), str):
+            stored[key] = dt.date.fromisoformat(stored[key])
+    return stored
+
+
+def period_start(deadline: dt.date, starts_on: dt.date | None) -> dt.date:
+    """Where the pace is measured from: ``starts_on``, else 1 January of the deadline year."""
+    return starts_on or dt.date(deadline.year, 1, 1)
+
+
+def progress(
+    current: float,
+    target_value: float,
+    deadline: dt.date,
+    starts_on: dt.date | None,
+    today: dt.date,
+) -> dict[str, Any]:
+    """``current``, ``percent`` (of the target, one decimal, may exceed 100), ``expected``
+    (the linear pace today) and ``state`` (see the module docstring)."""
+    start = period_start(deadline, starts_on)
+    if today <= start:
+        expected = 0.0
+    elif today >= deadline:
+        expected = float(target_value)
+    else:
+        expected = target_value * (today - start).days / (deadline - start).days
+    if current >= target_value:
+        state = "achieved"
+    elif today > deadline:
+        state = "missed"
+    elif current >= expected:
+        state = "on_track"
+    else:
+        state = "at_risk"
+    return {
+        "current": current,
+        "percent": round(100 * current / target_value, 1),
+        "expected": round(expected, 2),
+        "state": state,
+    }
+
+
+def current_value(target: Target) -> float:
+    """The live figure a target measures (one query)."""
+    wanted = filter_of(target)
+    if target.metric == "carrier_count":
+        return carriers.filter_carriers(Carrier.select(), wanted).count()
+    query = (
+        AnnualReport.select(AnnualReport.metrics)
+        .join(Carrier)
+        .where(
+            (AnnualReport.year == target.year)
+            & AnnualReport.status.in_(sorted(lifecycle.COUNTED_REPORT_STATUSES))
+        )
+    )
+    query = carriers.filter_carriers(query, wanted)
+    return sum((metrics or {}).get(target.report_metric, 0) for (metrics,) in query.tuples())
+
+
+def as_dict(target: Target, today: dt.date | None = None) -> dict[str, Any]:
+    """A target as the API shows it, its progress computed now."""
+    today = today or carriers.today()
+    return {
+        "id": target.id,
+        **{name: getattr(target, name) for name in FIELDS},
+        "filter": filter_of(target),
+        "progress": progress(
+            current_value(target), target.target_value, target.deadline, target.starts_on, today
+        ),
+        "created_at": target.created_at,
+        "updated_at": target.updated_at,
+    }
+
+
+def check(values: dict) -> dict[str, list[str]]:
+    """Field errors of a whole target (the rules that tie its fields together)."""
+    errors: dict[str, list[str]] = {}
+    wanted = values.get("filter") or {}
+    if values["metric"] == "carrier_count":
+        for name in ("report_metric", "year"):
+            if values.get(name) is not None:
+                errors[name] = [f"A carrier_count target takes no {name}."]
+    else:
+        for name in ("report_metric", "year"):
+            if values.get(name) is None:
+                errors[name] = [f"A report_sum target needs a {name}."]
+        metric, carrier_type = values.get("report_metric"), wanted.get("type")
+        if metric and carrier_type and metric not in REPORT_METRICS[carrier_type]:
+            errors["report_metric"] = [
+                f"A {carrier_type} report has no {metric}; use "
+                f"{', '.join(REPORT_METRICS[carrier_type])}."
+            ]
+    start, end = wanted.get("accredited_from"), wanted.get("accredited_to")
+    if start and end and start > end:
+        errors["filter"] = ["accredited_from must not be after accredited_to."]
+    if values.get("starts_on") and values["starts_on"] >= values["deadline"]:
+        errors["starts_on"] = ["starts_on must be before the deadline."]
+    return errors
+
+
+def _values(target: Target) -> dict[str, Any]:
+    return {
+        "id": target.id,
+        **{name: getattr(target, name) for name in FIELDS},
+        "filter": filter_of(target),
+    }
+
+
+def _save(target: Target, data: dict) -> None:
+    values = {**{name: getattr(target, name) for name in FIELDS}, "filter": filter_of(target)}
+    values |= data
+    errors = check(values)
+    if errors:
+        raise DomainError(422, "The request body has invalid fields.", errors)
+    for name in FIELDS:
+        setattr(target, name, values[name])
+    target.filter = audit.jsonable(values["filter"] or {})
+
+
+def create_target(data: dict) -> Target:
+    """Create a target (audited)."""
+    target = Target(**{name: None for name in FIELDS})
+    target.filter = {}
+    with database.atomic():
+        _save(target, data)
+        target.save()
+        audit.record_change("create", "target", target.id, None, _values(target))
+    return target
+
+
+def update_target(target: Target, data: dict) -> Target:
+    """Edit a target; the rules are checked on the target as it will be (audited)."""
+    with database.atomic():
+        before = _values(target)
+        _save(target, data)
+        target.version += 1
+        target.updated_at = utcnow()
+        target.save()
+        audit.record_change("update", "target", target.id, before, _values(target))
+    return target
+
+
+def delete_target(target: Target) -> None:
+    """Delete a target (audited)."""
+    with database.atomic():
+        before = _values(target)
+        target.delete_instance()
+        audit.record_change("delete", "target", before["id"], before, None)

@@ -1,0 +1,75 @@
+"""Evaluation policy schemas (SPEC §3.1)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from registry.lifecycle import is_month_day
+from registry.vocabulary import CARRIER_TYPES, LEVELS
+from schemas.common import PageArgsSchema, ResourceSchema, one_of
+
+
+def valid_month_day(value: str | None) -> None:
+    """``MM-DD`` of a real day; 02-29 is allowed (28 February in common years)."""
+    if value is not None and not is_month_day(value):
+        raise ma.ValidationError(f"Not a month-day MM-DD: {value}.")
+
+
+def strictly_descending(value: list[int]) -> None:
+    """Warning windows from the earliest to the last, e.g. [90, 30, 7]."""
+    if any(later >= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        raise ma.ValidationError("Warning days must be strictly descending, e.g. [90, 30, 7].")
+
+
+class EvaluationPolicySchema(ResourceSchema):
+    """How carriers of one type × level are evaluated and report (SPEC §3.1)."""
+
+    type = fields.String(dump_only=True, metadata={"description": "Carrier type."})
+    level = fields.String(dump_only=True, metadata={"description": "Carrier level."})
+    annual_assessment = fields.Boolean(
+        required=True,
+        metadata={"description": "A yearly assessment: next evaluation within a year."},
+    )
+    term_years = fields.Integer(
+        required=True,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Validity and evaluation cycle in years, or null for none."},
+    )
+    report_due = fields.String(
+        required=True,
+        allow_none=True,
+        validate=valid_month_day,
+        metadata={
+            "description": "MM-DD by which last year's annual report is due, or null when no "
+            "report is asked for; 02-29 falls on 28 February in common years."
+        },
+    )
+    warn_days = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=3660)),
+        required=True,
+        validate=[validate.Length(min=1, max=10), strictly_descending],
+        metadata={
+            "description": "Days before a deadline at which alerts open, positive and "
+            "strictly descending, e.g. [90, 30, 7]."
+        },
+    )
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "The rule this policy follows (source, or why chosen)."},
+    )
+
+
+class EvaluationPolicyQueryArgsSchema(PageArgsSchema):
+    """Filters of the policy list."""
+
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Policies of this carrier type."},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"), metadata={"description": "Policies of this level."}
+    )

@@ -1,0 +1,123 @@
+"""Target schemas (SPEC §3.4)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from registry.vocabulary import (
+    ALL_REPORT_METRICS,
+    CARRIER_STATUSES,
+    CARRIER_TYPES,
+    LEVELS,
+    TARGET_METRICS,
+    TARGET_STATES,
+)
+from schemas.carriers import TAG
+from schemas.common import Amount, ListArgsSchema, ResourceSchema, one_of, sort_field
+
+YEAR = validate.Range(min=1900, max=2999)
+
+
+class TargetFilterSchema(ma.Schema):
+    """Which carriers a target counts (or whose reports it sums); every key optional."""
+
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Carrier type: " + ", ".join(CARRIER_TYPES)},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"), metadata={"description": "Exactly this level."}
+    )
+    level_min = fields.String(
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "This level or higher."},
+    )
+    status = fields.String(
+        validate=one_of(CARRIER_STATUSES, "status"),
+        metadata={"description": "Carrier status now, e.g. accredited."},
+    )
+    tag = fields.String(validate=TAG, metadata={"description": "Carriers with this tag."})
+    accredited_from = fields.Date(metadata={"description": "accredited_on on or after."})
+    accredited_to = fields.Date(metadata={"description": "accredited_on on or before."})
+
+
+class TargetProgressSchema(ma.Schema):
+    """Live progress of a target."""
+
+    current = Amount(metadata={"description": "The figure now."})
+    percent = fields.Float(metadata={"description": "current / target_value × 100 (1 decimal)."})
+    expected = Amount(
+        metadata={"description": "Where a linear pace from the period start would be today."}
+    )
+    state = fields.String(
+        metadata={
+            "description": "achieved (current ≥ target), missed (deadline passed), on_track "
+            "(current ≥ expected) or at_risk: " + ", ".join(TARGET_STATES)
+        }
+    )
+
+
+class TargetSchema(ResourceSchema):
+    """A named, dated goal the bureau tracks, with live progress."""
+
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "What the bureau calls it."},
+    )
+    metric = fields.String(
+        required=True,
+        validate=one_of(TARGET_METRICS, "target metric"),
+        metadata={
+            "description": "carrier_count: carriers matching `filter` now; report_sum: the sum "
+            "of `report_metric` over the submitted or accepted reports of `year` of the "
+            "carriers matching `filter`."
+        },
+    )
+    filter = fields.Nested(
+        TargetFilterSchema,
+        load_default=dict,
+        metadata={"description": "Carrier filter; a PATCH replaces it whole."},
+    )
+    report_metric = fields.String(
+        allow_none=True,
+        validate=one_of(ALL_REPORT_METRICS, "report metric"),
+        metadata={"description": "report_sum only: an annual-report metric key."},
+    )
+    year = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=YEAR,
+        metadata={"description": "report_sum only: the year of the reports summed."},
+    )
+    target_value = Amount(
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "The goal, a positive number."},
+    )
+    deadline = fields.Date(required=True, metadata={"description": "When it is due."})
+    starts_on = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "Start of the period the pace is measured over; default 1 January "
+            "of the deadline's year."
+        },
+    )
+    note = fields.String(
+        allow_none=True, validate=validate.Length(max=2000), metadata={"description": "Free text."}
+    )
+    progress = fields.Nested(
+        TargetProgressSchema, dump_only=True, metadata={"description": "Computed on every read."}
+    )
+
+
+class TargetQueryArgsSchema(ListArgsSchema):
+    """Filters of the target list."""
+
+    metric = fields.String(
+        validate=one_of(TARGET_METRICS, "target metric"),
+        metadata={"description": "carrier_count or report_sum."},
+    )
+    year = fields.Integer(validate=YEAR, metadata={"description": "report_sum targets of a year."})
+    sort = sort_field(["name", "deadline", "created_at"])
