@@ -31,6 +31,13 @@ def _initial_schema() -> None:
     )
 
 
+def _job_runs_and_scheduler_lock() -> None:
+    from registry import models as m
+
+    database.create_tables([m.JobRun, m.SchedulerLock], safe=True)
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
+    (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
 ]

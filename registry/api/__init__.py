@@ -19,7 +19,7 @@ def schema_name(schema) -> str:
 
 def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
-    from registry.api import carriers, docs, health, organizations
+    from registry.api import alerts, carriers, deadlines, docs, health, jobs, organizations
     from registry.carriers import DomainError
     from registry.lifecycle import LifecycleError
 
@@ -48,7 +48,7 @@ def register_api(app: Flask) -> None:
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
     )
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
-    for module in (organizations, carriers):
+    for module in (organizations, carriers, alerts, deadlines, jobs):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)

@@ -111,6 +111,17 @@ def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, di
     headers of SPEC §4. A page past the end is an empty page, not an error."""
     total = query.order_by().count()
     rows = list(query.paginate(page, page_size))
+    return rows, page_headers(total, page, page_size)
+
+
+def paginate_list(items: list, page: int, page_size: int) -> tuple[list, dict]:
+    """One page of a list computed in Python, with the same headers as :func:`paginate`."""
+    start = (page - 1) * page_size
+    return items[start : start + page_size], page_headers(len(items), page, page_size)
+
+
+def page_headers(total: int, page: int, page_size: int) -> dict:
+    """``X-Total-Count`` and the RFC 8288 ``Link`` header (first/prev/next/last)."""
     last = max(1, -(-total // page_size))
     links = {"first": 1, "last": last}
     if page > 1:
@@ -123,8 +134,7 @@ def paginate(query: pw.ModelSelect, page: int, page_size: int) -> tuple[list, di
         if rel in links:
             args.update(page=[str(links[rel])], page_size=[str(page_size)])
             parts.append(f'<{request.path}?{urlencode(args, doseq=True)}>; rel="{rel}"')
-    headers = {"X-Total-Count": str(total), "Link": ", ".join(parts)}
-    return rows, headers
+    return {"X-Total-Count": str(total), "Link": ", ".join(parts)}
 
 
 def apply_sort(query: pw.ModelSelect, sort: str | None, columns: dict, default) -> pw.ModelSelect:

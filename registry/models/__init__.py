@@ -3,7 +3,7 @@
 from registry.models.access import Principal, Token
 from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
-from registry.models.jobs import Alert
+from registry.models.jobs import Alert, JobRun, SchedulerLock
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
 
 #: Every table, in creation order (referenced tables first).
@@ -20,6 +20,8 @@ ALL_MODELS = [
     Milestone,
     AnnualReport,
     Alert,
+    JobRun,
+    SchedulerLock,
 ]
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "CarrierTag",
     "Change",
     "EvaluationPolicy",
+    "JobRun",
     "Milestone",
     "Organization",
     "OutboxEvent",
     "Principal",
+    "SchedulerLock",
     "Token",
 ]
