@@ -274,7 +274,8 @@ class Scheduler:
                 log.warning("Scheduler %s lost the lock; standing by", self.holder)
 
     def catch_up(self, now: dt.datetime | None = None) -> list[str]:
-        """Set every job that missed a run to run now (once, within the misfire grace)."""
+        """Set every job that missed a run to run now (once, within the misfire grace);
+        return their ids. Called by :meth:`heartbeat`, in an app context."""
         now = now or dt.datetime.now(self.zone)
         due = []
         for job in self.jobs.values():

@@ -47,7 +47,7 @@ class Deadline:
         """Stable identity of the deadline: a report by its year, the others by their date
         (a deadline that moves is another deadline)."""
         key = self.report_year if self.rule.name == "report" else self.due_on.isoformat()
-        return f"{self.rule.name}-{self.carrier.id}-{key}@carrier-registry"
+        return f"carrier-{self.carrier.id}-{self.rule.name}-{key}@carrier-registry"
 
     def as_dict(self) -> dict[str, Any]:
         return {

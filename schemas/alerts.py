@@ -51,17 +51,32 @@ class AlertSchema(ResourceSchema):
 class AlertQueryArgsSchema(ListArgsSchema):
     """Filters of the alert list; ``q`` searches carrier names."""
 
-    status = fields.String(validate=one_of(ALERT_STATUSES, "alert status"))
-    kind = fields.String(validate=one_of(ALERT_KINDS, "alert kind"))
-    carrier_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    status = fields.String(
+        validate=one_of(ALERT_STATUSES, "alert status"),
+        metadata={"description": "One of " + ", ".join(ALERT_STATUSES)},
+    )
+    kind = fields.String(
+        validate=one_of(ALERT_KINDS, "alert kind"),
+        metadata={"description": "One of " + ", ".join(ALERT_KINDS)},
+    )
+    carrier_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Alerts of this carrier."},
+    )
     organization_id = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={
             "description": "Alerts of carriers hosted by, or partnered with, this organisation."
         },
     )
-    type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
-    level = fields.String(validate=one_of(LEVELS, "level"))
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Alerts of carriers of this type."},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"),
+        metadata={"description": "Alerts of carriers of this level."},
+    )
     level_min = fields.String(
         validate=one_of(LEVELS, "level"),
         metadata={"description": "This level or higher, e.g. provincial = provincial or national."},

@@ -64,7 +64,10 @@ class DeadlineQueryArgsSchema(ListArgsSchema):
         metadata={"description": "Also list deadlines already past (default false)."},
     )
     kind = _kind()
-    carrier_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    carrier_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Deadlines of this carrier."},
+    )
     organization_id = _organization_id()
 
 

@@ -48,4 +48,7 @@ class JobRunQueryArgsSchema(ListArgsSchema):
     class Meta:
         exclude = ("q",)
 
-    outcome = fields.String(validate=one_of(RUN_OUTCOMES, "run outcome"))
+    outcome = fields.String(
+        validate=one_of(RUN_OUTCOMES, "run outcome"),
+        metadata={"description": "Only runs with this outcome: " + ", ".join(RUN_OUTCOMES)},
+    )
