@@ -47,17 +47,27 @@ ACTOR = "system (scan)"
 #: Key of the PostgreSQL advisory transaction lock serialising scan batches.
 SCAN_LOCK_KEY = 0x5245_4753_4341_4E00  # "REGSCAN"
 
+#: Rows are read as named tuples: building a model instance per row would cost more than
+#: the rest of the scan.
 CARRIER_COLUMNS = (
     Carrier.id,
     Carrier.name,
     Carrier.type,
     Carrier.level,
     Carrier.status,
-    Carrier.host_organization,
+    Carrier.host_organization.alias("host_organization_id"),
     Carrier.valid_until,
     Carrier.next_evaluation_on,
     Carrier.next_report_due_on,
     Carrier.rectify_by,
+)
+
+ALERT_COLUMNS = (
+    Alert.id,
+    Alert.carrier.alias("carrier_id"),
+    Alert.kind,
+    Alert.due_on,
+    Alert.days_left,
 )
 
 Key = tuple[int, str, dt.date]
@@ -114,6 +124,7 @@ def scan(
                 .where(Carrier.id > after)
                 .order_by(Carrier.id)
                 .limit(batch_size)
+                .namedtuples()
             )
             if rows:
                 rows = _expire_lapsed(rows, day, result)
@@ -152,7 +163,7 @@ def _batch_transaction() -> Iterator[None]:
             yield
 
 
-def _expire_lapsed(rows: list[Carrier], day: dt.date, result: ScanResult) -> list[Carrier]:
+def _expire_lapsed(rows: list, day: dt.date, result: ScanResult) -> list:
     """Record ``expired`` for the lapsed carriers of a batch; return the batch re-read."""
     lapsed = [row for row in rows if lifecycle.lapsed(row.status, row.valid_until, day)]
     if not lapsed:
@@ -183,9 +194,9 @@ def _expire_lapsed(rows: list[Carrier], day: dt.date, result: ScanResult) -> lis
         result.expired.append(row.id)
     fresh = {
         row.id: row
-        for row in Carrier.select(*CARRIER_COLUMNS).where(
-            Carrier.id.in_([row.id for row in lapsed])
-        )
+        for row in Carrier.select(*CARRIER_COLUMNS)
+        .where(Carrier.id.in_([row.id for row in lapsed]))
+        .namedtuples()
     }
     return [fresh.get(row.id, row) for row in rows]
 
@@ -197,7 +208,7 @@ def _as_date(value) -> dt.date | None:
 
 
 def wanted_alerts(
-    rows: Iterable[Carrier], day: dt.date, windows: dict[tuple[str, str], int]
+    rows: Iterable, day: dt.date, windows: dict[tuple[str, str], int]
 ) -> dict[Key, int]:
     """The alerts the carriers should have on ``day``: (carrier, kind, due date) → days left."""
     wanted: dict[Key, int] = {}
@@ -214,31 +225,35 @@ def wanted_alerts(
 
 
 def _reconcile(
-    rows: list[Carrier], day: dt.date, windows: dict[tuple[str, str], int], result: ScanResult
+    rows: list, day: dt.date, windows: dict[tuple[str, str], int], result: ScanResult
 ) -> None:
     by_id = {row.id: row for row in rows}
-    ids = list(by_id)
     wanted = wanted_alerts(rows, day, windows)
-    of_batch = Alert.carrier.in_(ids) & Alert.kind.in_(lifecycle.SCAN_ALERT_KINDS)
-    existing: dict[Key, Alert] = {
+    # A batch is a range of carrier ids: cheaper to send than a thousand ids, and the
+    # carrier index must serve it (not the far less selective index on kind).
+    of_batch = Alert.carrier.between(rows[0].id, rows[-1].id) & db.not_for_index(Alert.kind).in_(
+        lifecycle.SCAN_ALERT_KINDS
+    )
+    existing = {
         (alert.carrier_id, alert.kind, alert.due_on): alert
-        for alert in Alert.select().where(of_batch & (Alert.status != "resolved"))
+        for alert in Alert.select(*ALERT_COLUMNS)
+        .where(of_batch & (Alert.status != "resolved"))
+        .namedtuples()
     }
     to_resolve = [alert for key, alert in existing.items() if key not in wanted]
-    stale = [
-        alert for key, alert in existing.items() if key in wanted and alert.days_left != wanted[key]
-    ]
     missing = [key for key in wanted if key not in existing]
-    reopened: list[Alert] = []
+    reopened = []
     if missing:
         missing_keys = set(missing)
         reopened = [
             alert
-            for alert in Alert.select().where(
+            for alert in Alert.select(*ALERT_COLUMNS)
+            .where(
                 of_batch
                 & (Alert.status == "resolved")
                 & Alert.due_on.in_(sorted({key[2] for key in missing}))
             )
+            .namedtuples()
             if (alert.carrier_id, alert.kind, alert.due_on) in missing_keys
         ]
     reopened_keys = {(alert.carrier_id, alert.kind, alert.due_on) for alert in reopened}
@@ -269,7 +284,7 @@ def _reconcile(
             resolved_on=None,
             acknowledged_at=None,
             acknowledged_by=None,
-            days_left=_days_left_case([alert.due_on for alert in reopened], day),
+            days_left=db.days_until(Alert.due_on, day),
             version=Alert.version + 1,
             updated_at=now,
         ).where(Alert.id.in_([alert.id for alert in reopened])).execute()
@@ -277,22 +292,21 @@ def _reconcile(
         Alert.update(
             status="resolved", resolved_on=day, version=Alert.version + 1, updated_at=now
         ).where(Alert.id.in_([alert.id for alert in to_resolve])).execute()
-    if stale:
-        Alert.update(
-            days_left=_days_left_case([alert.due_on for alert in stale], day),
-            version=Alert.version + 1,
-            updated_at=now,
-        ).where(Alert.id.in_([alert.id for alert in stale])).execute()
-        result.days_left_updated += len(stale)
+    days_left = db.days_until(Alert.due_on, day)
+    result.days_left_updated += (
+        Alert.update(days_left=days_left, version=Alert.version + 1, updated_at=now)
+        .where(of_batch & (Alert.status != "resolved") & (Alert.days_left != days_left))
+        .execute()
+    )
 
     opened_ids = [alert.id for alert in reopened]
     if new_keys:
         new_set = set(new_keys)
         opened_ids += [
             alert.id
-            for alert in Alert.select(Alert.id, Alert.carrier, Alert.kind, Alert.due_on).where(
-                of_batch & (Alert.status == "open") & (Alert.opened_on == day)
-            )
+            for alert in Alert.select(*ALERT_COLUMNS)
+            .where(of_batch & (Alert.status == "open") & (Alert.opened_on == day))
+            .namedtuples()
             if (alert.carrier_id, alert.kind, alert.due_on) in new_set
         ]
     changed_ids = opened_ids + [alert.id for alert in to_resolve]
@@ -302,10 +316,3 @@ def _reconcile(
             event = "alert.opened" if alert.status == "open" else "alert.resolved"
             (result.opened if event == "alert.opened" else result.resolved)[alert.kind] += 1
             audit.emit(event, {"alert": alerts.as_dict(alert, by_id[alert.carrier_id])})
-
-
-def _days_left_case(due_dates: list[dt.date], day: dt.date) -> pw.Case:
-    """``days_left`` of each due date as of ``day``, as one SQL CASE over ``due_on``."""
-    return pw.Case(
-        Alert.due_on, [(due_on, (due_on - day).days) for due_on in sorted(set(due_dates))]
-    )
