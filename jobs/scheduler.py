@@ -248,7 +248,10 @@ class Scheduler:
                     replace_existing=True,
                 )
         self._aps.start()
-        self.heartbeat()
+        try:
+            self.heartbeat()
+        except Exception:  # the database may be down at start: the heartbeat keeps trying
+            log.exception("Scheduler %s could not reach the lock yet", self.holder)
         self._thread = threading.Thread(
             target=self._beat, name="registry-scheduler-heartbeat", daemon=True
         )

@@ -93,6 +93,8 @@ def create_token_command(role: str, organization_ids: tuple[int, ...], name: str
 @with_appcontext
 def run_command(host: str | None, port: int | None):
     """Serve the API, with the job scheduler in-process unless REGISTRY_SCHEDULER=0."""
+    import signal
+
     from werkzeug.serving import run_simple
 
     app: Flask = current_app._get_current_object()
@@ -102,11 +104,17 @@ def run_command(host: str | None, port: int | None):
 
         scheduler = Scheduler(app)
         scheduler.start()
+        # Stopped by a signal, still let the scheduler lock go (see the finally below).
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         run_simple(host or app.config["HOST"], port or app.config["PORT"], app, threaded=True)
     finally:
         if scheduler is not None:
             scheduler.shutdown()
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(0)
 
 
 def _as_of(ctx, param, value: str | None) -> dt.date | None:

@@ -374,3 +374,30 @@ def test_scan_queries_do_not_grow_with_carriers(carrier_factory, accredit, scan_
     scan_on("2021-01-22")
     many = statements_of_scan("2021-01-23")
     assert len(few) == len(many) <= 8
+
+
+def test_an_expiry_the_lifecycle_refuses_is_reported_and_the_scan_goes_on(
+    carrier_factory, accredit, scan_on, in_db
+):
+    broken = carrier_factory(level="provincial")
+    fine = carrier_factory(level="provincial")
+    accredit(fine["id"], "2020-01-10")
+    with in_db():
+        # Accredited by hand, without the milestone its history would need to replay.
+        Carrier.update(status="accredited", valid_until=D("2021-01-01")).where(
+            Carrier.id == broken["id"]
+        ).execute()
+    result = scan_on("2023-01-11")
+    assert result.expiry_failures == [broken["id"]]
+    assert result.expired == [fine["id"]]
+    with in_db():
+        assert Carrier.get_by_id(broken["id"]).status == "accredited"
+        assert not Milestone.select().where(Milestone.carrier == broken["id"]).exists()
+
+
+def test_progress_is_reported_per_batch(carrier_factory, scan_on):
+    for _ in range(5):
+        carrier_factory()
+    seen = []
+    scan_on("2021-01-01", batch_size=2, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]

@@ -21,7 +21,8 @@ deadlines.
 * Single-resource GETs return an `ETag`; PATCH and DELETE need `If-Match`
   (428 without it, 412 when stale).
 * `Authorization: Bearer <token>`; without a token only accredited carriers and their
-  public fields can be read.
+  public fields can be read. Calendar feeds (`…/calendar.ics`) also accept the caller's
+  feed key in `?key=` (see `/me/feed-key`), since calendar clients cannot send headers.
 """
 
 PAGE = """<!DOCTYPE html>
