@@ -27,5 +27,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Time the deadline scan on 10,000 and 100,000 generated carriers (BENCH_DATABASE_URL for PostgreSQL).
+bench: install
+	$(BIN)/python bench/scan.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

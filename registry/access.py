@@ -33,7 +33,7 @@ from flask import g, request
 from flask_smorest import abort
 
 from registry.db import utcnow
-from registry.models import AnnualReport, Carrier, CarrierPartner, Principal, Token
+from registry.models import Alert, AnnualReport, Carrier, CarrierPartner, Principal, Token
 
 BUREAU_ADMIN = "bureau_admin"
 BUREAU_VIEWER = "bureau_viewer"
@@ -83,6 +83,9 @@ TOKEN_PREFIX = "crt_"
 TOKEN_BYTES = 32
 #: ``last_used_at`` is bookkeeping, not an audited write: refreshed at most this often.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+FEED_KEY_PREFIX = "crf_"
+#: The query parameter carrying a calendar feed key (calendar clients cannot send headers).
+FEED_KEY_PARAMETER = "key"
 
 
 # --- tokens ---------------------------------------------------------------------------
@@ -139,9 +142,32 @@ def _touch(token: Token) -> None:
         token.last_used_at = now
 
 
+def new_feed_key() -> str:
+    """A fresh calendar feed key: 32 bytes of entropy, URL-safe (shown once)."""
+    return FEED_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def principal_for_feed_key(key: str) -> Principal | None:
+    """The principal whose calendar feed key this is, or None."""
+    digest = hash_token(key)
+    found = Principal.get_or_none(Principal.feed_key_hash == digest)
+    if found is None or not hmac.compare_digest(found.feed_key_hash, digest):
+        return None
+    return found
+
+
+def accepts_feed_key() -> bool:
+    """Only the calendar feeds (GET ``…/calendar.ics``) may be read with a feed key."""
+    return request.method in ("GET", "HEAD") and request.path.endswith("/calendar.ics")
+
+
 def authenticate() -> None:
     """Set ``g.principal``, ``g.token`` and ``g.actor`` (None when anonymous); 401 for a bad
-    token."""
+    token.
+
+    A calendar feed is also readable with the caller's feed key in the ``key`` query
+    parameter; a wrong or revoked key is a 401 like a bad token.
+    """
     g.principal = None
     g.token = None
     g.actor = None
@@ -150,6 +176,13 @@ def authenticate() -> None:
         if request.method not in READ_METHODS:
             # SPEC §6: the public may only read; say so before looking at the body.
             abort(401, message="This needs a token.", headers={"WWW-Authenticate": "Bearer"})
+        key = request.args.get(FEED_KEY_PARAMETER)
+        if key is not None and accepts_feed_key():
+            who = principal_for_feed_key(key)
+            if who is None:
+                abort(401, message="The calendar feed key is unknown or revoked.")
+            g.principal = who
+            g.actor = who.name
         return
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -451,3 +484,22 @@ def report_scope(query: pw.ModelSelect, who: Principal) -> pw.ModelSelect:
     if is_bureau(who):
         return query
     return query.where(AnnualReport.carrier.in_(own_carrier_ids_query(who)))
+
+
+def alert_scope(query: pw.ModelSelect, who: Principal):
+    """Restrict an alert query to the caller's: the bureau sees all, operators and partners
+    the alerts of the carriers they read fully (see :func:`own_carrier_ids_query`)."""
+    if is_bureau(who):
+        return query
+    return query.where(Alert.carrier.in_(own_carrier_ids_query(who)))
+
+
+def require_alert_acknowledger(carrier: Carrier) -> Principal:
+    """Acknowledging an alert: the bureau admin, or an operator of the carrier (SPEC §6)."""
+    who = require(BUREAU_ADMIN, BUREAU_VIEWER, OPERATOR, PARTNER)
+    if who.role == BUREAU_ADMIN:
+        return who
+    if who.role == OPERATOR and is_own_carrier(who, carrier):
+        return who
+    abort(403, message=f"A {who.role} may not acknowledge the alerts of carrier {carrier.id}.")
+    raise AssertionError  # pragma: no cover

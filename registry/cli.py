@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
@@ -113,13 +115,24 @@ def create_token_command(
 @with_appcontext
 def run_command(host: str | None, port: int | None):
     """Serve the API, with the job scheduler in-process unless REGISTRY_SCHEDULER=0."""
-    app: Flask = current_app._get_current_object()
-    start_scheduler = getattr(app, "start_scheduler", None)
-    if app.config["SCHEDULER"] and start_scheduler:
-        start_scheduler()
+    import signal
+
     from werkzeug.serving import run_simple
 
-    run_simple(host or app.config["HOST"], port or app.config["PORT"], app, threaded=True)
+    app: Flask = current_app._get_current_object()
+    scheduler = None
+    if app.config["SCHEDULER"]:
+        from jobs.scheduler import Scheduler
+
+        scheduler = Scheduler(app)
+        scheduler.start()
+        # Stopped by a signal, still let the scheduler lock go (see the finally below).
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        run_simple(host or app.config["HOST"], port or app.config["PORT"], app, threaded=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
 
 
 @click.command("deliver")
@@ -132,12 +145,118 @@ def deliver_command():
     click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))
 
 
+def _exit_on_signal(signum, frame):
+    raise SystemExit(0)
+
+
+def _as_of(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD.") from error
+
+
+@click.command("scan")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_as_of,
+    metavar="YYYY-MM-DD",
+    help="Scan as of this day (default: today in REGISTRY_TIMEZONE); not after today.",
+)
+@with_appcontext
+def scan_command(as_of: dt.date | None):
+    """Run the deadline scan now (for any day up to today) and print what it changed."""
+    import sys
+    import time
+
+    from jobs import catalog, runs, scan
+    from registry.carriers import today
+
+    day = as_of or today()
+    if day > today():
+        raise click.BadParameter(
+            f"{day} is after today ({today()}): the scan records what happened.",
+            param_hint="--as-of",
+        )
+    tty = sys.stdout.isatty()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rScanning carriers: {done}/{total}", nl=False)
+
+    outcome: dict = {}
+
+    def work() -> dict:
+        outcome["result"] = scan.scan(day, progress=progress if tty else None)
+        return outcome["result"].counts()
+
+    started = time.monotonic()
+    with db.database.connection_context():
+        run = runs.execute(catalog.get("scan"), trigger="cli", actor="cli", as_of=day, func=work)
+    if tty:
+        click.echo()
+    if run.outcome != "succeeded":
+        raise click.ClickException(f"The scan failed: {run.error}")
+    click.echo(scan_summary(outcome["result"], time.monotonic() - started))
+
+
+def scan_summary(result, seconds: float) -> str:
+    """What a scan did, for people."""
+    lines = [f"Scan as of {result.as_of}: {result.carriers} carriers in {seconds:.1f} s."]
+    for verb, counter in (("Opened", result.opened), ("Resolved", result.resolved)):
+        total = sum(counter.values())
+        detail = ", ".join(f"{kind} {count}" for kind, count in sorted(counter.items()))
+        lines.append(f"{verb} {total} alerts" + (f": {detail}." if detail else "."))
+    lines.append(f"Updated days_left of {result.days_left_updated} open alerts.")
+    expired = result.expired
+    shown = ", ".join(map(str, expired[:20])) + (" …" if len(expired) > 20 else "")
+    lines.append(
+        f"Status changes: {len(expired)} carriers expired" + (f" ({shown})." if expired else ".")
+    )
+    if result.expiry_failures:
+        lines.append(
+            "Could not expire (history refused by the lifecycle): "
+            + ", ".join(map(str, result.expiry_failures))
+            + "."
+        )
+    return "\n".join(lines)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Run the job scheduler alone (with several, one acts and the others stand by)."""
+    import signal
+    import threading
+
+    from jobs.scheduler import Scheduler
+
+    app: Flask = current_app._get_current_object()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = Scheduler(app)
+    scheduler.start()
+    state = "holds the lock and runs the jobs" if scheduler.is_leader else "stands by"
+    click.echo(f"Scheduler {scheduler.holder} started; it {state}.")
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        scheduler.shutdown()
+        click.echo(f"Scheduler {scheduler.holder} stopped.")
+
+
 COMMANDS = [
     init_db_command,
     load_fixtures_command,
     create_token_command,
     run_command,
     deliver_command,
+    scan_command,
+    scheduler_command,
 ]
 
 

@@ -75,26 +75,36 @@ SETTINGS: list[Setting] = [
         "`registry scheduler` process runs the jobs).",
         bool,
     ),
-    Setting("SCAN_CRON", "0 8 * * *", "Cron expression of the daily deadline scan."),
-    Setting("DIGEST_CRON", "0 9 * * mon", "Cron expression of the weekly alert digest."),
+    Setting(
+        "SCAN_CRON",
+        "0 8 * * *",
+        "Cron expression (five fields, in `REGISTRY_TIMEZONE`) of the daily deadline scan.",
+    ),
+    Setting(
+        "DIGEST_CRON",
+        "0 9 * * mon",
+        "Cron expression (five fields, in `REGISTRY_TIMEZONE`) of the weekly alert digest.",
+    ),
     Setting("DELIVER_SECONDS", 30, "Interval in seconds of the webhook delivery job.", int),
     Setting(
         "MISFIRE_GRACE_SECONDS",
         86_400,
-        "How late a missed job run may still start (it runs once on start-up).",
+        "How late a missed job run may still start: a run missed while no scheduler was "
+        "running runs once when one starts, if its latest missed time is within this.",
         int,
     ),
     Setting(
         "SCHEDULER_LEASE_SECONDS",
         60,
-        "Lease of the scheduler lock on SQLite; a dead holder loses it after this.",
+        "Lease of the scheduler lock on SQLite, renewed every third of it; a dead holder "
+        "loses it after this (on PostgreSQL an advisory lock dies with its process).",
         int,
     ),
     Setting(
         "READY_MAX_SCAN_AGE_HOURS",
         48,
-        "`/readyz` turns unready when the last successful scan is older than this "
-        "(0 disables the check).",
+        "`/readyz` turns unready when the last successful scan is older than this; before "
+        "the first scan, counted from the creation of the run log (0 disables the check).",
         int,
     ),
     Setting(

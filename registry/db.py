@@ -67,6 +67,26 @@ def is_postgres() -> bool:
     return isinstance(database.obj, pw.PostgresqlDatabase)
 
 
+def days_until(column, day):
+    """SQL for the number of days from ``day`` to the date ``column`` (negative once past)."""
+    if is_postgres():
+        return column - day  # date - date is an integer on PostgreSQL
+    return pw.fn.CAST(
+        pw.NodeList(
+            (pw.fn.julianday(column) - pw.fn.julianday(day.isoformat()), pw.SQL("AS INTEGER"))
+        )
+    )
+
+
+def not_for_index(column):
+    """``column`` in a term SQLite must not pick an index for (the unary ``+`` of its query
+    planner docs), so that a more selective index wins; PostgreSQL plans from statistics
+    and gets the column unchanged."""
+    if is_postgres():
+        return column
+    return pw.NodeList((pw.SQL("+"), column), glue="")
+
+
 def locked(query):
     """``query`` with ``FOR UPDATE`` on PostgreSQL (SQLite serialises writers by itself)."""
     return query.for_update() if is_postgres() else query

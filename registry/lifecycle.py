@@ -401,3 +401,103 @@ def derive(
         next_report_due_on=report_due_on,
         next_report_year=report_year,
     )
+
+
+# --- deadlines and alerts (SPEC §3.3) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    """Which stored carrier date is a deadline, for which statuses, and the alerts it raises.
+
+    ``due_kind`` is open while the date is inside the warning window (0 to the largest
+    ``warn_days`` days ahead); once the date has passed, ``overdue_kind`` replaces it (the
+    due alert is resolved). A rule without an ``overdue_kind`` keeps its due alert open, with
+    a negative ``days_left``, until the condition is gone.
+    """
+
+    name: str
+    column: str
+    statuses: frozenset[str]
+    due_kind: str
+    overdue_kind: str | None
+    label: str
+
+
+#: The deadlines of a carrier, read from its stored derived dates (SPEC §3.2):
+#: - evaluations concern accredited carriers only (a rectifying carrier's deadline is its
+#:   rectification; an expired one is flagged by ``accreditation_expired``);
+#: - annual reports are owed while the carrier holds its accreditation (accredited or
+#:   rectifying);
+#: - the end of validity concerns every carrier that held it (accredited, rectifying,
+#:   expired); once passed it is ``accreditation_expired``;
+#: - the rectification deadline concerns rectifying carriers and has no overdue kind.
+DEADLINE_RULES: tuple[DeadlineRule, ...] = (
+    DeadlineRule(
+        "evaluation",
+        "next_evaluation_on",
+        frozenset({"accredited"}),
+        "evaluation_due",
+        "evaluation_overdue",
+        "评估",
+    ),
+    DeadlineRule(
+        "report",
+        "next_report_due_on",
+        frozenset({"accredited", "rectifying"}),
+        "report_due",
+        "report_overdue",
+        "年度报告",
+    ),
+    DeadlineRule(
+        "accreditation_end",
+        "valid_until",
+        frozenset({"accredited", "rectifying", "expired"}),
+        "accreditation_expiring",
+        "accreditation_expired",
+        "认定有效期届满",
+    ),
+    DeadlineRule(
+        "rectification",
+        "rectify_by",
+        frozenset({"rectifying"}),
+        "rectification_due",
+        None,
+        "整改期限",
+    ),
+)
+
+#: Alert kinds the scan manages; roster kinds (``postdoc_overstay``…) are left alone.
+SCAN_ALERT_KINDS: tuple[str, ...] = tuple(
+    kind for rule in DEADLINE_RULES for kind in (rule.due_kind, rule.overdue_kind) if kind
+)
+
+
+def warn_window(warn_days: list[int] | None) -> int:
+    """How many days ahead a deadline starts to be flagged: the largest of ``warn_days``."""
+    return max(warn_days) if warn_days else 0
+
+
+def alert_kind(rule: DeadlineRule, due_on: dt.date, day: dt.date, window: int) -> str | None:
+    """The alert a deadline raises on ``day``: due inside the window, overdue once passed."""
+    days_left = (due_on - day).days
+    if days_left < 0:
+        return rule.overdue_kind or rule.due_kind
+    if days_left <= window:
+        return rule.due_kind
+    return None
+
+
+def lapsed(status: str, valid_until: dt.date | None, day: dt.date) -> bool:
+    """Whether an accredited carrier's validity ended before ``day`` (it becomes ``expired``).
+
+    A passing term evaluation moves ``valid_until`` on, so a carrier still accredited with
+    ``valid_until`` in the past had none (SPEC §2.3: "validity ended without a passing
+    evaluation").
+    """
+    return status == "accredited" and valid_until is not None and valid_until < day
+
+
+def expiry_date(valid_until: dt.date) -> dt.date:
+    """The day a lapsed accreditation expired: the first day after ``valid_until``."""
+    return valid_until + dt.timedelta(days=1)

@@ -119,6 +119,12 @@ def _targets_and_report_review() -> None:
             log.warning("Carrier %s kept as stored: %s", carrier_id, error)
 
 
+def _job_runs_and_scheduler_lock() -> None:
+    from registry import models as m
+
+    database.create_tables([m.JobRun, m.SchedulerLock], safe=True)
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
     (
@@ -128,4 +134,5 @@ MIGRATIONS = [
     ),
     (5, "webhook subscriptions, deliveries and their attempts", _webhooks),
     (3, "targets; annual report review columns", _targets_and_report_review),
+    (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
 ]

@@ -136,3 +136,37 @@ def revoke_token(token: Token) -> Token:
 def with_principal():
     """Tokens joined with their principal (one query for a page)."""
     return Token.select(Token, Principal).join(Principal)
+
+
+def feed_key_state(principal: Principal) -> dict:
+    """Whether the principal has a calendar feed key (never the key nor its hash)."""
+    return {"principal_id": principal.id, "active": principal.feed_key_hash is not None}
+
+
+def issue_feed_key(principal: Principal) -> str:
+    """Give ``principal`` a new calendar feed key, replacing any previous one; only its hash
+    is stored and the key is returned once."""
+    key = access.new_feed_key()
+    with database.atomic():
+        before = feed_key_state(principal)
+        principal.feed_key_hash = access.hash_token(key)
+        principal.updated_at = utcnow()
+        principal.save()
+        audit.record_change(
+            "token",
+            "principal",
+            principal.id,
+            before,
+            {**feed_key_state(principal), "rotated": before["active"]},
+        )
+    return key
+
+
+def revoke_feed_key(principal: Principal) -> None:
+    """Remove the principal's calendar feed key: feeds using it answer 401 from now on."""
+    with database.atomic():
+        before = feed_key_state(principal)
+        principal.feed_key_hash = None
+        principal.updated_at = utcnow()
+        principal.save()
+        audit.record_change("token", "principal", principal.id, before, feed_key_state(principal))

@@ -271,3 +271,31 @@ def changes(app):
             return list(Change.select().order_by(Change.id).dicts())
 
     return read
+
+
+@pytest.fixture
+def scan_on(app):
+    """``scan_on(day, **kwargs)`` runs the deadline scan as of ``day`` and returns its result."""
+    import datetime as dt
+
+    from jobs import scan
+
+    def run(day: dt.date | str, **kwargs):
+        day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        with app.app_context(), db.database.connection_context():
+            return scan.scan(day, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def in_db(app):
+    """``with in_db(): …`` runs model code in an app context with a connection."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def context():
+        with app.test_request_context(), db.database.connection_context():
+            yield
+
+    return context

@@ -112,3 +112,17 @@ def test_registry_console_script_lists_commands():
     assert result.exit_code == 0
     for command in ("run", "init-db", "load-fixtures", "create-token"):
         assert command in result.output
+
+
+def test_demo_survives_its_first_scan_with_overdue_evaluations(app, api, admin, scan_on):
+    from registry.carriers import today
+
+    invoke(app, "load-fixtures")
+    with app.app_context():
+        day = today()
+    result = scan_on(day)
+    assert result.expired  # some demo carriers lapse, as the demo means them to
+    studios = api.get("/api/v1/carriers?type=skill_master_studio&page_size=100")
+    assert studios.headers["X-Total-Count"] == "14"  # the public directory still lists all 14
+    overdue = api.get("/api/v1/alerts?kind=evaluation_overdue&status=open", token=admin)
+    assert int(overdue.headers["X-Total-Count"]) >= 2

@@ -20,10 +20,13 @@ def schema_name(schema) -> str:
 def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
     from registry.api import (
+        alerts,
         carriers,
         changes,
+        deadlines,
         docs,
         health,
+        jobs,
         milestones,
         organizations,
         policies,
@@ -72,6 +75,9 @@ def register_api(app: Flask) -> None:
         changes,
         tokens,
         webhooks,
+        alerts,
+        deadlines,
+        jobs,
     ):
         api.register_blueprint(module.blp)
     app.before_request(refuse_nul_characters)

@@ -33,6 +33,8 @@ deadlines.
   evaluation policy of the carrier's type and level; editing a policy moves them.
 * Annual report metrics are numbers ≥ 0 keyed by the metrics of the carrier's type (see the
   `metrics` field of AnnualReport); targets compute their progress on every read.
+* Calendar feeds (`…/calendar.ics`) also accept the caller's feed key in `?key=` (see
+  `/me/feed-key`), since calendar clients cannot send headers.
 """
 
 PAGE = """<!DOCTYPE html>

@@ -1,8 +1,11 @@
-"""/healthz (process alive) and /readyz (database reachable, schema current)."""
+"""/healthz (process alive) and /readyz (database reachable, schema current, scan fresh)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, jsonify
 
 from registry import db
 
@@ -17,7 +20,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when the database answers and its schema is the current one."""
+    """Ready when the database answers, its schema is the current one and the last
+    successful scan is younger than ``REGISTRY_READY_MAX_SCAN_AGE_HOURS`` (before the first
+    scan, the age counts from the creation of the run log: see ``jobs.runs.scan_freshness``).
+    """
+    from jobs import runs
+
     checks: dict = {}
     ready = True
     try:
@@ -29,8 +37,24 @@ def readyz():
         if current != latest:
             ready = False
             checks["schema"] = "stale: run `registry init-db`"
+        else:
+            limit = current_app.config["READY_MAX_SCAN_AGE_HOURS"]
+            scan = runs.scan_freshness(limit)
+            checks["last_scan_at"] = _shown(scan["last_scan_at"])
+            checks["last_scan_age_hours"] = scan["last_scan_age_hours"]
+            checks["max_scan_age_hours"] = limit
+            if not scan["fresh"]:
+                ready = False
+                checks["scan"] = "stale: no successful scan for more than the limit"
     except Exception as error:  # any database failure means not ready
         ready = False
         checks["database"] = f"unreachable: {type(error).__name__}"
     body = {"status": "ready" if ready else "unready", **checks}
     return jsonify(body), 200 if ready else 503
+
+
+def _shown(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")

@@ -3,7 +3,7 @@
 from registry.models.access import Principal, Token
 from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
-from registry.models.jobs import Alert
+from registry.models.jobs import Alert, JobRun, SchedulerLock
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
 from registry.models.targets import Target
 from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
@@ -26,6 +26,8 @@ ALL_MODELS = [
     WebhookDelivery,
     WebhookAttempt,
     Target,
+    JobRun,
+    SchedulerLock,
 ]
 
 __all__ = [
@@ -37,11 +39,13 @@ __all__ = [
     "CarrierTag",
     "Change",
     "EvaluationPolicy",
+    "JobRun",
     "Milestone",
     "Organization",
     "OutboxEvent",
     "Principal",
     "Target",
+    "SchedulerLock",
     "Token",
     "Webhook",
     "WebhookAttempt",

@@ -1,0 +1,182 @@
+"""/deadlines and the calendar feeds (SPEC §8), and the caller's calendar feed key."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from registry import access, carriers, deadlines, ical, tokens
+from registry.api.common import (
+    check_if_match,
+    error_responses,
+    etag_of,
+    etag_protected,
+    paginate_list,
+)
+from registry.models import Carrier, CarrierPartner, Principal
+from schemas.deadlines import (
+    CalendarArgsSchema,
+    CarrierCalendarArgsSchema,
+    DeadlineQueryArgsSchema,
+    DeadlineSchema,
+    FeedKeySchema,
+    FeedKeyStatusSchema,
+)
+
+blp = Blueprint(
+    "deadlines",
+    __name__,
+    url_prefix="/api/v1",
+    description="Upcoming evaluations, annual-report deadlines, ends of validity and "
+    "rectification deadlines of the carriers you may read, as a list and as iCalendar "
+    "feeds. Feeds accept your bearer token or your calendar feed key in `?key=`.",
+)
+
+LIST_HEADERS = {
+    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+}
+ICS = "text/calendar"
+ICS_DOC = {
+    "responses": {
+        "200": {
+            "description": "An RFC 5545 calendar: one all-day event per deadline, stable UIDs, "
+            "one reminder per warning window of the carrier's policy.",
+            "content": {ICS: {"schema": {"type": "string"}}},
+        }
+    }
+}
+FEED_ETAG = "k"
+
+
+def scoped_carriers(args: dict):
+    """The carriers whose deadlines the caller may read, narrowed by the filters."""
+    query = access.full_read_scope(Carrier.select(), access.require_reader())
+    if "carrier_id" in args:
+        query = query.where(Carrier.id == args["carrier_id"])
+    if "organization_id" in args:
+        org = args["organization_id"]
+        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+            CarrierPartner.organization == org
+        )
+        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
+    if "q" in args:
+        query = query.where(Carrier.name.contains(args["q"]))
+    return query
+
+
+def found(query, args: dict) -> list[deadlines.Deadline]:
+    return deadlines.deadlines(
+        query,
+        today=carriers.today(),
+        within=args["within"],
+        include_overdue=args["include_overdue"],
+        kinds=[args["kind"]] if "kind" in args else None,
+    )
+
+
+def calendar_response(items: list[deadlines.Deadline], name: str, filename: str) -> Response:
+    body = ical.render(items, name=name, timezone=current_app.config["TIMEZONE"])
+    return Response(
+        body,
+        200,
+        mimetype=ICS,
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "private, max-age=300",
+        },
+    )
+
+
+@blp.route("/deadlines")
+class Deadlines(MethodView):
+    @blp.arguments(DeadlineQueryArgsSchema, location="query")
+    @blp.response(200, DeadlineSchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """List upcoming deadlines of your carriers, soonest first"""
+        items = found(scoped_carriers(args), args)
+        page, headers = paginate_list(items, args["page"], args["page_size"])
+        return [item.as_dict() for item in page], 200, headers
+
+
+@blp.route("/calendar.ics")
+class CalendarFeed(MethodView):
+    @blp.arguments(CalendarArgsSchema, location="query")
+    @blp.doc(**ICS_DOC)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """Deadlines of your carriers as an iCalendar feed (token or feed key)"""
+        items = found(scoped_carriers(args), args)
+        return calendar_response(items, "人才载体评估与报告期限", "deadlines.ics")
+
+
+@blp.route("/carriers/<id:carrier_id>/calendar.ics")
+class CarrierCalendarFeed(MethodView):
+    @blp.arguments(CarrierCalendarArgsSchema, location="query")
+    @blp.doc(**ICS_DOC)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, args, carrier_id):
+        """One carrier's deadlines as an iCalendar feed (token or feed key)"""
+        access.require_reader()
+        carrier, full = access.get_readable_carrier(carrier_id)
+        if not full:
+            abort(403, message=f"The deadlines of carrier {carrier_id} are not yours to read.")
+        items = found(scoped_carriers({"carrier_id": carrier.id}), args)
+        return calendar_response(items, f"{carrier.name} 期限", f"carrier-{carrier.id}.ics")
+
+
+def feed_key_etag_row(who: Principal) -> SimpleNamespace:
+    """The feed key as a versioned object for ETags: the version is a piece of its hash."""
+    return SimpleNamespace(id=who.id, version=(who.feed_key_hash or "none")[:12])
+
+
+@blp.route("/me/feed-key")
+class FeedKey(MethodView):
+    @blp.response(200, FeedKeyStatusSchema)
+    @error_responses(blp, 401)
+    def get(self):
+        """Say whether you have a calendar feed key (the key is never shown again)"""
+        who = access.require_reader()
+        return (
+            {"active": who.feed_key_hash is not None},
+            200,
+            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who))},
+        )
+
+    @blp.response(201, FeedKeySchema)
+    @error_responses(blp, 401)
+    def post(self):
+        """Create your calendar feed key, replacing any previous one (shown once)
+
+        Calendar clients cannot send headers: put the key in the feed URL's `key`
+        parameter. It reads only the calendar feeds, as you; only its hash is stored.
+        """
+        who = access.require_reader()
+        key = tokens.issue_feed_key(who)
+        return (
+            {
+                "feed_key": key,
+                "calendar_url": f"{request.host_url}api/v1/calendar.ics?key={key}",
+                "carrier_calendar_url": f"{request.host_url}api/v1/carriers/{{id}}/calendar.ics"
+                f"?key={key}",
+                "created_at": who.updated_at,
+            },
+            201,
+            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who))},
+        )
+
+    @blp.response(204)
+    @etag_protected(blp)
+    @error_responses(blp, 401, 404)
+    def delete(self):
+        """Revoke your calendar feed key: feeds using it answer 401 from now on"""
+        who = access.require_reader()
+        if who.feed_key_hash is None:
+            abort(404, message="You have no calendar feed key.")
+        check_if_match(FEED_ETAG, feed_key_etag_row(who))
+        tokens.revoke_feed_key(who)
+        return None

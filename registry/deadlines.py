@@ -1,0 +1,112 @@
+"""Deadlines: the upcoming evaluations, annual reports, ends of validity and rectification
+deadlines of the carriers a caller may read, from the stored derived dates and the rules of
+``lifecycle.DEADLINE_RULES`` (the same the scan raises alerts from)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from registry import lifecycle
+from registry.alerts import carrier_summary
+from registry.models import Carrier, EvaluationPolicy
+
+COLUMNS = (
+    Carrier.id,
+    Carrier.name,
+    Carrier.type,
+    Carrier.level,
+    Carrier.status,
+    Carrier.host_organization,
+    Carrier.updated_at,
+    Carrier.valid_until,
+    Carrier.next_evaluation_on,
+    Carrier.next_report_due_on,
+    Carrier.next_report_year,
+    Carrier.rectify_by,
+)
+RULES = {rule.name: rule for rule in lifecycle.DEADLINE_RULES}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One deadline of one carrier."""
+
+    rule: lifecycle.DeadlineRule
+    carrier: Carrier
+    due_on: dt.date
+    days_left: int
+    report_year: int | None
+    warn_days: tuple[int, ...]
+
+    @property
+    def uid(self) -> str:
+        """Stable identity of the deadline: a report by its year, the others by their date
+        (a deadline that moves is another deadline)."""
+        key = self.report_year if self.rule.name == "report" else self.due_on.isoformat()
+        return f"carrier-{self.carrier.id}-{self.rule.name}-{key}@carrier-registry"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.rule.name,
+            "label": self.rule.label,
+            "due_on": self.due_on,
+            "days_left": self.days_left,
+            "report_year": self.report_year,
+            "carrier_id": self.carrier.id,
+            "carrier": carrier_summary(self.carrier),
+            "warn_days": list(self.warn_days),
+            "uid": self.uid,
+        }
+
+
+def warn_days_by_policy() -> dict[tuple[str, str], tuple[int, ...]]:
+    """``warn_days`` of every type × level with a policy (one query)."""
+    return {
+        (policy.type, policy.level): tuple(sorted(policy.warn_days or [], reverse=True))
+        for policy in EvaluationPolicy.select(
+            EvaluationPolicy.type, EvaluationPolicy.level, EvaluationPolicy.warn_days
+        )
+    }
+
+
+def deadlines(
+    carriers: pw.ModelSelect,
+    *,
+    today: dt.date,
+    within: int,
+    include_overdue: bool = False,
+    kinds: list[str] | None = None,
+) -> list[Deadline]:
+    """The deadlines of ``carriers`` (a carrier query, already scoped to the caller) due up
+    to ``within`` days after ``today`` (and, with ``include_overdue``, those already past),
+    sorted by date, then kind, then carrier. One query per kind of deadline."""
+    end = today + dt.timedelta(days=within)
+    warn = warn_days_by_policy()
+    default_warn = tuple(lifecycle.Policy().warn_days)
+    found: list[Deadline] = []
+    for rule in lifecycle.DEADLINE_RULES:
+        if kinds and rule.name not in kinds:
+            continue
+        column = getattr(Carrier, rule.column)
+        condition = column.is_null(False) & (column <= end) & Carrier.status.in_(rule.statuses)
+        if not include_overdue:
+            condition &= column >= today
+        for carrier in carriers.select(*COLUMNS).where(condition):
+            due_on = getattr(carrier, rule.column)
+            found.append(
+                Deadline(
+                    rule=rule,
+                    carrier=carrier,
+                    due_on=due_on,
+                    days_left=(due_on - today).days,
+                    report_year=carrier.next_report_year if rule.name == "report" else None,
+                    warn_days=warn.get((carrier.type, carrier.level), default_warn),
+                )
+            )
+    order = list(RULES)
+    found.sort(key=lambda d: (d.due_on, order.index(d.rule.name), d.carrier.id))
+    return found
