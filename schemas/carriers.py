@@ -141,19 +141,30 @@ class CarrierQueryArgsSchema(ListArgsSchema):
         metadata={"description": "Carriers accredited (accredited_on) on or before this date."}
     )
 
-    type = fields.String(validate=one_of(CARRIER_TYPES, "carrier type"))
-    level = fields.String(validate=one_of(LEVELS, "level"))
+    type = fields.String(
+        validate=one_of(CARRIER_TYPES, "carrier type"),
+        metadata={"description": "Only carriers of this type."},
+    )
+    level = fields.String(
+        validate=one_of(LEVELS, "level"), metadata={"description": "Only carriers of this level."}
+    )
     level_min = fields.String(
         validate=one_of(LEVELS, "level"),
         metadata={"description": "This level or higher, e.g. provincial = provincial or national."},
     )
-    status = fields.String(validate=one_of(CARRIER_STATUSES, "status"))
-    town = fields.String(validate=validate_town)
+    status = fields.String(
+        validate=one_of(CARRIER_STATUSES, "status"),
+        metadata={"description": "Only carriers in this lifecycle status."},
+    )
+    town = fields.String(
+        validate=validate_town,
+        metadata={"description": "Only carriers in this town or subdistrict (e.g. 周巷镇)."},
+    )
     organization_id = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Carriers hosted by, or partnered with, this organisation."},
     )
-    tag = fields.String(validate=TAG)
+    tag = fields.String(validate=TAG, metadata={"description": "Only carriers with this tag."})
     evaluation_due_before = fields.Date(
         metadata={"description": "Carriers whose next evaluation falls on or before this date."}
     )

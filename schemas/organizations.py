@@ -73,9 +73,15 @@ class OrganizationSchema(ResourceSchema):
 class OrganizationQueryArgsSchema(ListArgsSchema):
     """Filters of the organisation list."""
 
-    kind = fields.String(validate=one_of(ORGANIZATION_KINDS, "organisation kind"))
-    town = fields.String(validate=validate_town)
-    uscc = UsccField()
+    kind = fields.String(
+        validate=one_of(ORGANIZATION_KINDS, "organisation kind"),
+        metadata={"description": "Only organisations of this kind."},
+    )
+    town = fields.String(
+        validate=validate_town,
+        metadata={"description": "Only organisations in this town or subdistrict (e.g. 周巷镇)."},
+    )
+    uscc = UsccField(metadata={"description": "The organisation with this credit code."})
     sort = sort_field(["name", "kind", "town", "created_at", "updated_at"])
 
 

@@ -126,3 +126,15 @@ def test_nul_character_is_422_and_writes_nothing(api, admin, body):
 
 def test_nul_character_in_query_is_422(api, admin):
     assert_problem(api.get("/api/v1/carriers?q=a%00b", token=admin), 422)
+
+
+def test_every_parameter_is_described(api):
+    spec = api.get("/api/v1/openapi.json").get_json()
+    bare = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            parameters = operation if method == "parameters" else operation.get("parameters", [])
+            for parameter in parameters:
+                if "$ref" not in parameter and not parameter.get("description"):
+                    bare.append(f"{method} {path} {parameter['name']}")
+    assert bare == []

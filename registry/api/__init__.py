@@ -17,6 +17,22 @@ def schema_name(schema) -> str:
     return name
 
 
+def describe_path_parameters(spec) -> None:
+    """Give every path parameter a description (flask-smorest documents them bare)."""
+    for operations in spec._paths.values():
+        groups = [operations.get("parameters", [])]
+        groups += [op.get("parameters", []) for op in operations.values() if isinstance(op, dict)]
+        for parameters in groups:
+            for parameter in parameters:
+                if isinstance(parameter, dict) and parameter.get("in") == "path":
+                    name = parameter["name"]
+                    what = name.removesuffix("_id").replace("_", " ")
+                    parameter.setdefault(
+                        "description",
+                        f"Id of the {what}." if name.endswith("_id") else f"The {what}.",
+                    )
+
+
 def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
     from registry.api import (
@@ -80,6 +96,7 @@ def register_api(app: Flask) -> None:
         jobs,
     ):
         api.register_blueprint(module.blp)
+    describe_path_parameters(api.spec)
     app.before_request(refuse_nul_characters)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
