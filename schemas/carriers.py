@@ -19,6 +19,21 @@ from schemas.common import (
 )
 
 TAG = validate.Length(min=1, max=60)
+#: Carrier fields a list may be sorted by (the API maps each to its column).
+CARRIER_SORTS = (
+    "name",
+    "type",
+    "level",
+    "status",
+    "town",
+    "established_on",
+    "accredited_on",
+    "valid_until",
+    "next_evaluation_on",
+    "next_report_due_on",
+    "created_at",
+    "updated_at",
+)
 
 
 class PartnerSchema(ma.Schema):
@@ -171,22 +186,7 @@ class CarrierQueryArgsSchema(ListArgsSchema):
     report_due_before = fields.Date(
         metadata={"description": "Carriers whose next annual report is due on or before this date."}
     )
-    sort = sort_field(
-        [
-            "name",
-            "type",
-            "level",
-            "status",
-            "town",
-            "established_on",
-            "accredited_on",
-            "valid_until",
-            "next_evaluation_on",
-            "next_report_due_on",
-            "created_at",
-            "updated_at",
-        ]
-    )
+    sort = sort_field(list(CARRIER_SORTS))
 
 
 class StatsArgsSchema(CarrierQueryArgsSchema):

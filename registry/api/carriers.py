@@ -23,6 +23,7 @@ from registry.api.common import (
 from registry.models import Carrier
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 from schemas.carriers import (
+    CARRIER_SORTS,
     CarrierQueryArgsSchema,
     CarrierReadArgsSchema,
     CarrierSchema,
@@ -40,23 +41,7 @@ blp = Blueprint(
 )
 
 ETAG = "c"
-SORTS = {
-    name: getattr(Carrier, name)
-    for name in (
-        "name",
-        "type",
-        "level",
-        "status",
-        "town",
-        "established_on",
-        "accredited_on",
-        "valid_until",
-        "next_evaluation_on",
-        "next_report_due_on",
-        "created_at",
-        "updated_at",
-    )
-}
+SORTS = {name: getattr(Carrier, name) for name in CARRIER_SORTS}
 #: Groups come in vocabulary order (levels high to low), towns by name.
 ORDER = {
     "type": lambda value: (list(CARRIER_TYPES).index(value), ""),
