@@ -35,6 +35,7 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, carriers, db, lifecycle, milestones
+from registry.carriers import DomainError
 from registry.db import database, utcnow
 from registry.models import Alert, Carrier, EvaluationPolicy, Milestone
 
@@ -187,7 +188,8 @@ def _expire_lapsed(rows: list, day: dt.date, result: ScanResult) -> list:
             milestones.record_milestone(
                 row, {"kind": "expired", "occurred_on": occurred_on, "note": note}, actor=ACTOR
             )
-        except lifecycle.LifecycleError as error:
+        except (lifecycle.LifecycleError, DomainError) as error:
+            # A history the lifecycle refuses must not stop the scan of every other carrier.
             log.warning("Carrier %s could not be expired: %s", row.id, error)
             result.expiry_failures.append(row.id)
             continue
