@@ -1,6 +1,6 @@
 """Benchmark of the webhook delivery job: fan-out and sending throughput.
 
-    .venv/bin/python bench/bench_deliver.py [--events 10000] [--subscriptions 2]
+    .venv/bin/python bench/deliver.py [--events 10000] [--subscriptions 2]
         [--database-url postgresql://postgres@127.0.0.1:5432/registry_bench]
 
 The receiver is requests-mock answering 200 at once and name resolution is a stub answering a
