@@ -300,3 +300,16 @@ def test_operator_of_the_host_sees_but_does_not_touch_a_registration(
         f"{REGS}/{reg}", json={"description": "x"}, token=operator, headers={"If-Match": "*"}
     )
     assert response.status_code == 403
+
+
+def test_patch_with_a_partner_missing_its_organisation_is_422(api, partner, submitted, db_state):
+    before = db_state()
+    response = api.patch(
+        f"{REGS}/{submitted.get_json()['id']}",
+        json={"partners": [{"role": "university"}]},
+        token=partner,
+        headers={"If-Match": submitted.headers["ETag"]},
+    )
+    assert response.status_code == 422
+    assert "partners" in response.get_json()["errors"]
+    assert db_state() == before

@@ -17,6 +17,7 @@ from registry.api.common import (
 )
 from registry.models import EvaluationPolicy
 from registry.vocabulary import CARRIER_TYPES, LEVELS
+from schemas.common import update_schema
 from schemas.policies import EvaluationPolicyQueryArgsSchema, EvaluationPolicySchema
 
 blp = Blueprint(
@@ -84,7 +85,7 @@ class EvaluationPoliciesByKey(MethodView):
             return "", 304, {"ETag": etag}
         return policies.as_dict(policy), 200, {"ETag": etag}
 
-    @blp.arguments(EvaluationPolicySchema(partial=True))
+    @blp.arguments(update_schema(EvaluationPolicySchema))
     @blp.response(200, EvaluationPolicySchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 413)

@@ -17,6 +17,7 @@ from registry.api.common import (
     paginate,
 )
 from registry.models import Carrier, CarrierPartner
+from schemas.common import update_schema
 from schemas.registrations import (
     ApprovalSchema,
     RegistrationQueryArgsSchema,
@@ -112,7 +113,7 @@ class RegistrationsById(MethodView):
             return "", 304, {"ETag": etag}
         return shown(carrier), 200, {"ETag": etag}
 
-    @blp.arguments(RegistrationSchema(partial=True))
+    @blp.arguments(update_schema(RegistrationSchema))
     @blp.response(200, RegistrationSchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)

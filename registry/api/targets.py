@@ -16,6 +16,7 @@ from registry.api.common import (
     paginate,
 )
 from registry.models import Target
+from schemas.common import update_schema
 from schemas.targets import TargetQueryArgsSchema, TargetSchema
 
 blp = Blueprint(
@@ -88,7 +89,7 @@ class TargetsById(MethodView):
         target = get_target(target_id)
         return targets.as_dict(target), 200, {"ETag": etag_of(ETAG, target)}
 
-    @blp.arguments(TargetSchema(partial=True))
+    @blp.arguments(update_schema(TargetSchema))
     @blp.response(200, TargetSchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 413)

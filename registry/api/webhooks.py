@@ -16,6 +16,7 @@ from registry.api.common import (
     paginate,
 )
 from registry.models import OutboxEvent, Webhook, WebhookDelivery
+from schemas.common import update_schema
 from schemas.webhooks import (
     WebhookDeliveryQueryArgsSchema,
     WebhookDeliverySchema,
@@ -106,7 +107,7 @@ class WebhooksById(MethodView):
             return "", 304, {"ETag": etag}
         return webhooks.as_dict(webhook), 200, {"ETag": etag}
 
-    @blp.arguments(WebhookSchema(partial=True))
+    @blp.arguments(update_schema(WebhookSchema))
     @blp.response(200, WebhookSchema)
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 413)
