@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures import loader  # noqa: E402
 from jobs import scan  # noqa: E402
-from registry import carriers, create_app, db, lifecycle  # noqa: E402
+from registry import clock, create_app, db, lifecycle  # noqa: E402
 from registry.db import utcnow  # noqa: E402
 from registry.models import (  # noqa: E402
     Alert,
@@ -44,6 +44,7 @@ from registry.models import (  # noqa: E402
     Organization,
     OutboxEvent,
 )
+from registry.state import to_policy  # noqa: E402
 
 CHUNK = 500
 
@@ -68,7 +69,7 @@ def insert(model, rows: list[dict]) -> None:
 def generate(size: int, today: dt.date, seed: int = 1) -> None:
     """Insert ``size`` carriers with their organisations, milestones and reports."""
     rng = random.Random(seed)
-    policies = {(p.type, p.level): carriers.to_policy(p) for p in EvaluationPolicy.select()}
+    policies = {(p.type, p.level): to_policy(p) for p in EvaluationPolicy.select()}
     combos = sorted(policies)
     now = utcnow()
     with db.database.atomic():
@@ -234,7 +235,7 @@ def analyze() -> None:
 def bench(size: int, url: str | None, folder: str) -> dict[str, float]:
     app, shown_url = fresh_app(url, folder, size)
     with app.app_context(), db.database.connection_context():
-        today = carriers.today()
+        today = clock.today()
         started = time.perf_counter()
         generate(size, today)
         print(

@@ -8,7 +8,7 @@ from typing import Any
 
 from peewee import fn
 
-from registry import alerts, audit, carriers
+from registry import alerts, audit, clock
 from registry.db import database
 from registry.models import Alert
 
@@ -18,7 +18,7 @@ MAX_LISTED = 200
 
 def run() -> dict[str, Any]:
     """The scheduled job: the digest of the week ending today."""
-    return digest(carriers.today())
+    return digest(clock.today())
 
 
 def digest(day: dt.date) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from apscheduler.triggers.base import BaseTrigger
 from flask import current_app
 
 from jobs.catalog import Job
-from registry import audit, carriers
+from registry import audit, clock
 from registry.db import SchemaVersion, utcnow
 from registry.models import JobRun
 
@@ -39,7 +39,7 @@ def execute(
         job=job.id,
         trigger=trigger,
         actor=actor,
-        as_of=as_of or carriers.today(),
+        as_of=as_of or clock.today(),
         started_at=utcnow(),
         outcome="running",
     )

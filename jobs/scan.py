@@ -34,9 +34,9 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, carriers, db, lifecycle, milestones
-from registry.carriers import DomainError
+from registry import alerts, audit, clock, db, lifecycle, milestones
 from registry.db import database, utcnow
+from registry.errors import DomainError
 from registry.models import Alert, Carrier, EvaluationPolicy, Milestone
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class ScanResult:
 
 def run() -> dict[str, Any]:
     """The scheduled job: scan for today (in the configured time zone)."""
-    return scan(carriers.today()).counts()
+    return scan(clock.today()).counts()
 
 
 def scan(

@@ -11,8 +11,8 @@ from typing import Any
 import peewee as pw
 
 from registry import audit
-from registry.carriers import DomainError
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import Alert, Carrier
 
 #: Columns of the carrier summary embedded in every alert.

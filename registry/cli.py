@@ -43,7 +43,7 @@ def init_db_command():
 def load_fixtures_command(demo: bool):
     """Load the default policies and the demo data (idempotent)."""
     from fixtures import loader
-    from registry.carriers import today
+    from registry.clock import today
 
     with db.database.connection_context():
         policies = loader.load_policies()
@@ -173,7 +173,7 @@ def scan_command(as_of: dt.date | None):
     import time
 
     from jobs import catalog, runs, scan
-    from registry.carriers import today
+    from registry.clock import today
 
     day = as_of or today()
     if day > today():

@@ -141,6 +141,11 @@ SETTINGS: list[Setting] = [
 ]
 
 
+def default(name: str) -> Any:
+    """The default of the setting ``name`` (for code that runs outside an app)."""
+    return next(setting.default for setting in SETTINGS if setting.name == name)
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the settings from the environment, defaults filled in, ``overrides`` applied."""
     config: dict[str, Any] = {}

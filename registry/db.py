@@ -7,19 +7,15 @@ stale schema.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
 
+from registry.clock import utcnow  # noqa: F401 - the models' default, re-exported
+
 database = pw.DatabaseProxy()
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC now: every timestamp column stores naive UTC."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(pw.Model):
@@ -85,6 +81,19 @@ def not_for_index(column):
     if is_postgres():
         return column
     return pw.NodeList((pw.SQL("+"), column), glue="")
+
+
+def apply_sort(query: pw.ModelSelect, sort: str | None, columns: dict, default) -> pw.ModelSelect:
+    """Order by ``sort`` (``field`` or ``-field``, comma-separated), ``id`` as the tie-breaker."""
+    order = []
+    for key in filter(None, (sort or "").split(",")):
+        descending = key.startswith("-")
+        column = columns[key.lstrip("-")]
+        order.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
+    if not order:
+        order = [default]
+    model = query.model
+    return query.order_by(*order, model.id)
 
 
 def locked(query):

@@ -42,8 +42,8 @@ import requests
 from flask import current_app
 
 from registry import audit, chat, egress, webhooks
-from registry.carriers import DomainError
 from registry.db import claimable, database, locked, utcnow, write_transaction
+from registry.errors import DomainError
 from registry.models import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
 from registry.vocabulary import DELIVERY_STATUSES, level_labels
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import audit, carriers, lifecycle
-from registry.carriers import DomainError
+from registry import audit, carriers, clock, lifecycle, state
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import Carrier, Milestone
 
 MILESTONE_FIELDS = (
@@ -52,8 +52,8 @@ def history(carrier_id: int):
 
 def _rebuild(carrier: Carrier, milestones: list) -> None:
     """Set ``carrier``'s lifecycle columns by replaying ``milestones`` and save it."""
-    carriers.set_state(carrier, carriers.replay_state(carrier, milestones))
-    carriers.refresh_dates(carrier)
+    state.set_state(carrier, state.replay_state(carrier, milestones))
+    state.refresh_dates(carrier)
     carrier.version += 1
     carrier.updated_at = utcnow()
     carrier.save()
@@ -63,7 +63,7 @@ def rebuild(carrier_id: int) -> None:
     """Replay a carrier's history onto its stored columns (after a change of the rules)."""
     with database.atomic():
         carrier = _lock(carrier_id)
-        _rebuild(carrier, carriers.active_milestones(carrier.id))
+        _rebuild(carrier, state.active_milestones(carrier.id))
 
 
 def _lock(carrier_id: int) -> Carrier:
@@ -91,14 +91,14 @@ def record_milestone(
     """
     actor = actor or audit.current_actor()
     data = {name: data.get(name) for name in MILESTONE_FIELDS}
-    errors = lifecycle.check_milestone(data, carriers.today())
+    errors = lifecycle.check_milestone(data, clock.today())
     if errors:
         raise DomainError(422, "The request body has invalid fields.", errors)
     with database.atomic():
         carrier = _lock(carrier.id)
         before = carriers.snapshot(carriers.load(carrier.id))
         milestone = Milestone(carrier=carrier.id, recorded_by=actor, **data)
-        past = carriers.active_milestones(carrier.id)
+        past = state.active_milestones(carrier.id)
         on = milestone.occurred_on
         ordered = [m for m in past if m.occurred_on <= on]
         later = [m for m in past if m.occurred_on > on]
@@ -145,7 +145,7 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
         if milestone.voided:
             raise DomainError(409, f"Milestone {milestone.id} is already void.")
         before = carriers.snapshot(carriers.load(carrier.id))
-        remaining = [m for m in carriers.active_milestones(carrier.id) if m.id != milestone.id]
+        remaining = [m for m in state.active_milestones(carrier.id) if m.id != milestone.id]
         try:
             _rebuild(carrier, remaining)
         except lifecycle.ReplayError as error:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from registry import audit
-from registry.carriers import DomainError
 from registry.db import database, utcnow
+from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization
 
 FIELDS = ("name", "uscc", "uscc_override", "kind", "town", "address", "contact")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import audit, carriers
+from registry import audit, state
 from registry.db import database, locked, utcnow
 from registry.models import EvaluationPolicy
 
@@ -46,7 +46,7 @@ def update_policy(policy: EvaluationPolicy, data: dict) -> tuple[EvaluationPolic
         policy.version += 1
         policy.updated_at = utcnow()
         policy.save()
-        moved = carriers.recompute_dates(policy.type, policy.level)
+        moved = state.recompute_dates(policy.type, policy.level)
         audit.record_change(
             "update",
             "evaluation_policy",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import audit, carriers, milestones
-from registry.carriers import DomainError
+from registry import audit, carriers, milestones, state
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import Carrier, Principal
 
 #: Decisions of an approval: the status the carrier moves to and the milestone that does it.
@@ -140,7 +140,7 @@ def reject(carrier: Carrier, reason: str) -> Carrier:
         review = _review_record(carrier, "rejected", reason)
         carrier.status = "rejected"
         carrier.initial_status = "rejected"
-        carriers.refresh_dates(carrier)
+        state.refresh_dates(carrier)
         carrier.version += 1
         carrier.updated_at = utcnow()
         carrier.save()

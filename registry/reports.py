@@ -13,9 +13,9 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit, carriers
-from registry.carriers import DomainError
+from registry import audit, clock, state
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Milestone
 from registry.vocabulary import REPORT_METRICS
 
@@ -97,7 +97,7 @@ def submit_report(
     year, metrics = data["year"], data["metrics"]
     _refuse_if(
         {
-            "year": check_year(carrier, year, carriers.today()),
+            "year": check_year(carrier, year, clock.today()),
             "metrics": check_metrics(carrier.type, metrics),
         }
     )
@@ -116,7 +116,7 @@ def submit_report(
                 status="submitted",
                 submitted_at=submitted_at or utcnow(),
             )
-            carriers.save_refreshed_dates(carrier.id)
+            state.save_refreshed_dates(carrier.id)
             after = as_dict(report)
             audit.record_change("create", "annual_report", report.id, None, after, actor=actor)
             audit.emit("report.submitted", {"report": after, "resubmitted": False})
@@ -162,7 +162,7 @@ def resubmit_report(report: AnnualReport, metrics: dict, *, actor: str | None = 
         report.version += 1
         report.updated_at = utcnow()
         report.save()
-        carriers.save_refreshed_dates(report.carrier_id)
+        state.save_refreshed_dates(report.carrier_id)
         after = as_dict(report)
         audit.record_change("update", "annual_report", report.id, before, after, actor=actor)
         audit.emit("report.submitted", {"report": after, "resubmitted": resubmitted})
@@ -190,6 +190,6 @@ def review_report(
         report.version += 1
         report.updated_at = report.reviewed_at
         report.save()
-        carriers.save_refreshed_dates(report.carrier_id)
+        state.save_refreshed_dates(report.carrier_id)
         audit.record_change("review", "annual_report", report.id, before, as_dict(report), actor)
     return report

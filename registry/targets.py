@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from registry import audit, carriers, lifecycle
-from registry.carriers import DomainError
+from registry import audit, carriers, clock, lifecycle
 from registry.db import database, utcnow
+from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Target
 from registry.vocabulary import REPORT_METRICS
 
@@ -102,7 +102,7 @@ def current_value(target: Target) -> float:
 
 def as_dict(target: Target, today: dt.date | None = None) -> dict[str, Any]:
     """A target as the API shows it, its progress computed now."""
-    today = today or carriers.today()
+    today = today or clock.today()
     return {
         "id": target.id,
         **{name: getattr(target, name) for name in FIELDS},

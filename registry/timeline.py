@@ -24,7 +24,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import carriers, lifecycle
+from registry import clock, lifecycle, state
 from registry.models import Carrier, EvaluationPolicy, Milestone
 from registry.vocabulary import levels_at_least
 
@@ -86,7 +86,7 @@ def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect
     accreditation date in the period needs an accreditation milestone in it.
     """
     by_day = _milestones_by(day)
-    query = query.where((Carrier.created_at < carriers.end_of_day(day)) | Carrier.id.in_(by_day))
+    query = query.where((Carrier.created_at < clock.end_of_day(day)) | Carrier.id.in_(by_day))
     levels = _levels(filters)
     if levels is not None:
         query = query.where(
@@ -168,15 +168,15 @@ def carriers_on(
         .namedtuples()
     ):
         history[milestone.carrier].append(milestone)
-    reported = carriers.reported_years(ids, until=day)
-    policies = {(row.type, row.level): carriers.to_policy(row) for row in EvaluationPolicy.select()}
+    reported = state.reported_years(ids, until=day)
+    policies = {(row.type, row.level): state.to_policy(row) for row in EvaluationPolicy.select()}
     found = []
     for row in rows:
         initial = lifecycle.CarrierState(status=row.initial_status, level=row.initial_level)
-        state = lifecycle.replay(initial, history[row.id], carrier_id=row.id)
-        policy = policies.get((row.type, state.level)) or lifecycle.Policy()
-        dates = carriers.dates_of(row, state, policy, reported.get(row.id, set()), day)
-        past = PastCarrier(row, state, dates)
+        replayed = lifecycle.replay(initial, history[row.id], carrier_id=row.id)
+        policy = policies.get((row.type, replayed.level)) or lifecycle.Policy()
+        dates = state.dates_of(row, replayed, policy, reported.get(row.id, set()), day)
+        past = PastCarrier(row, replayed, dates)
         if matches(past, filters):
             found.append(past)
     found.sort(key=functools.cmp_to_key(_comparator(sort)))

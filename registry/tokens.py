@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from registry import access, audit
-from registry.carriers import DomainError
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
 

@@ -20,8 +20,8 @@ from typing import Any
 from flask import current_app
 
 from registry import audit, egress
-from registry.carriers import DomainError
 from registry.db import database, locked, utcnow
+from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Webhook
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from registry.directory import SORT_COLUMNS
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, PARTNER_ROLES
 from schemas.common import (
     MAX_ID,
@@ -19,21 +20,8 @@ from schemas.common import (
 )
 
 TAG = validate.Length(min=1, max=60)
-#: Carrier fields a list may be sorted by (the API maps each to its column).
-CARRIER_SORTS = (
-    "name",
-    "type",
-    "level",
-    "status",
-    "town",
-    "established_on",
-    "accredited_on",
-    "valid_until",
-    "next_evaluation_on",
-    "next_report_due_on",
-    "created_at",
-    "updated_at",
-)
+#: Carrier fields a list may be sorted by (declared with their columns in the directory).
+CARRIER_SORTS = tuple(SORT_COLUMNS)
 
 
 class PartnerSchema(ma.Schema):

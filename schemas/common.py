@@ -168,7 +168,7 @@ class Amount(fields.Number):
 
 def not_future(value: dt.date) -> None:
     """A date on or before today in the configured time zone."""
-    from registry.carriers import today
+    from registry.clock import today
 
     if value > today():
         raise ma.ValidationError(f"Cannot be in the future (today is {today()}).")

@@ -99,7 +99,7 @@ class ApprovalSchema(ma.Schema):
 
     @ma.validates_schema
     def accreditation_fields_need_accredited(self, data, **kwargs):
-        from registry.carriers import today
+        from registry.clock import today
 
         errors = {}
         if data.get("status") == "applying":

@@ -61,7 +61,7 @@ def test_load_fixtures_is_idempotent_and_reproduces_the_reference_stats(app, api
 def test_demo_dates_fall_inside_and_outside_the_windows(app, api, admin):
     import datetime as dt
 
-    from registry.carriers import today
+    from registry.clock import today
 
     invoke(app, "load-fixtures")
     with app.app_context():
@@ -115,7 +115,7 @@ def test_registry_console_script_lists_commands():
 
 
 def test_demo_survives_its_first_scan_with_overdue_evaluations(app, api, admin, scan_on):
-    from registry.carriers import today
+    from registry.clock import today
 
     invoke(app, "load-fixtures")
     with app.app_context():

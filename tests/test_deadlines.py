@@ -18,7 +18,7 @@ FIELDS = {
 
 @pytest.fixture
 def today(app):
-    from registry.carriers import today
+    from registry.clock import today
 
     with app.app_context():
         return today()

@@ -39,7 +39,7 @@ def test_the_2019_target_is_reached_from_demo_reports(api, admin, demo):
 
 
 def test_report_deadlines_vary(app, api, admin, demo):
-    from registry.carriers import today
+    from registry.clock import today
 
     with app.app_context():
         now = today()

@@ -31,7 +31,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", FUZZ_APP)
 def demo(app, admin):
     """The demo data on this test's database, and an admin token."""
     from fixtures import loader
-    from registry.carriers import today
+    from registry.clock import today
     from registry.db import database
 
     with app.test_request_context(), database.connection_context():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from registry import db
+from registry import db, state
 
 REGS = "/api/v1/registrations"
 
@@ -202,7 +202,7 @@ def test_approve_as_accredited_records_the_milestone(app, api, admin, partner, s
 
 
 def test_approve_as_applying_defaults_to_today(app, api, admin, submitted):
-    from registry.carriers import today
+    from registry.clock import today
     from registry.models import Milestone
 
     reg = submitted.get_json()["id"]
@@ -217,7 +217,6 @@ def test_approve_as_applying_defaults_to_today(app, api, admin, submitted):
 
 
 def test_reject_keeps_the_reason_and_replays_consistently(app, api, admin, partner, submitted):
-    from registry import carriers
     from registry.models import Carrier
 
     reg = submitted.get_json()["id"]
@@ -230,7 +229,7 @@ def test_reject_keeps_the_reason_and_replays_consistently(app, api, admin, partn
     assert api.get(f"{REGS}/{reg}", token=partner).get_json()["review_comment"] == "不符合条件"
     with app.test_request_context(), db.database.connection_context():
         carrier = Carrier.get_by_id(reg)
-        replayed = carriers.replay_state(carrier, carriers.active_milestones(reg))
+        replayed = state.replay_state(carrier, state.active_milestones(reg))
         assert replayed.status == "rejected"
     listed = api.get(f"{REGS}?status=rejected", token=admin)
     assert listed.headers["X-Total-Count"] == "1"

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from registry import carriers, lifecycle, milestones
+from registry import lifecycle, milestones, state
 from registry.models import (
     Alert,
     AnnualReport,
@@ -166,7 +166,7 @@ def test_report_deadline_across_the_year_end(api, admin, carrier_factory, accred
     with in_db():
         row = Carrier.get_by_id(carrier["id"])
         AnnualReport.create(carrier=row, year=2021, metrics={}, status="submitted")
-        carriers.refresh_dates(row)
+        state.refresh_dates(row)
         row.save()
     result = scan_on("2022-01-21")
     assert unresolved(in_db, carrier["id"]) == set()
@@ -184,7 +184,7 @@ def test_scan_twice_changes_nothing(carrier_factory, accredit, scan_on, in_db):
             accredit(carrier["id"], on)
         ids.append(carrier["id"])
 
-    def state():
+    def stored():
         with in_db():
             return (
                 [tuple(a.__data__.items()) for a in Alert.select().order_by(Alert.id)],
@@ -195,9 +195,9 @@ def test_scan_twice_changes_nothing(carrier_factory, accredit, scan_on, in_db):
 
     first = scan_on("2023-01-20")
     assert sum(first.opened.values()) > 0 and first.expired
-    before = state()
+    before = stored()
     again = scan_on("2023-01-20")
-    assert state() == before
+    assert stored() == before
     assert (sum(again.opened.values()), sum(again.resolved.values())) == (0, 0)
     assert (again.days_left_updated, again.expired) == (0, [])
 
@@ -227,7 +227,7 @@ def test_expiry_moves_the_carrier_to_expired_through_a_milestone(
         row = Carrier.get_by_id(carrier["id"])
         for year in (2020, 2021):
             AnnualReport.create(carrier=row, year=year, metrics={}, status="accepted")
-        carriers.refresh_dates(row)
+        state.refresh_dates(row)
         row.save()
     scan_on("2022-12-01")
     # Reports for 2020 and 2021 are in; 2022's is due 2023-03-31, outside the window.

@@ -52,7 +52,7 @@ def register_api(app: Flask) -> None:
         tokens,
         webhooks,
     )
-    from registry.carriers import DomainError
+    from registry.errors import DomainError
     from registry.lifecycle import LifecycleError
 
     app.url_map.converters["id"] = IdConverter

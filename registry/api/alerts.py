@@ -6,7 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from registry import access, alerts
-from registry.api.common import apply_sort, error_responses, etag_of, not_modified, paginate
+from registry.api.common import error_responses, etag_of, paginate, read_with_etag
+from registry.db import apply_sort
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
 from schemas.alerts import AlertQueryArgsSchema, AlertSchema
@@ -92,10 +93,7 @@ class AlertsById(MethodView):
     def get(self, alert_id):
         """Get one alert (with its ETag)"""
         alert = get_visible(alert_id)
-        etag = etag_of(ETAG, alert)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return alerts.as_dict(alert), 200, {"ETag": etag}
+        return read_with_etag(ETAG, alert, lambda: alerts.as_dict(alert))
 
 
 @blp.route("/<id:alert_id>/acknowledge")

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from peewee import fn
 
-from registry import access, carriers, timeline
+from registry import access, carriers, directory, timeline
 from registry.api.common import (
     LIST_HEADERS,
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
     paginate_list,
+    read_with_etag,
 )
 from registry.models import Carrier
-from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 from schemas.carriers import (
-    CARRIER_SORTS,
     CarrierQueryArgsSchema,
     CarrierReadArgsSchema,
     CarrierSchema,
@@ -41,54 +35,6 @@ blp = Blueprint(
 )
 
 ETAG = "c"
-SORTS = {name: getattr(Carrier, name) for name in CARRIER_SORTS}
-#: Groups come in vocabulary order (levels high to low), towns by name.
-ORDER = {
-    "type": lambda value: (list(CARRIER_TYPES).index(value), ""),
-    "level": lambda value: (LEVELS.index(value), ""),
-    "status": lambda value: (list(CARRIER_STATUSES).index(value), ""),
-    "town": lambda value: (0, value or ""),
-}
-
-
-#: Filters on dates that only a full reader of a carrier may see.
-DATE_FILTERS = {
-    "evaluation_due_before": Carrier.next_evaluation_on,
-    "report_due_before": Carrier.next_report_due_on,
-}
-
-
-def filtered(args: dict, skip=frozenset()):
-    """The carriers the caller may see, narrowed by the list filters (except ``skip``).
-
-    Filters on non-public dates match only carriers the caller may read fully, so that the
-    public directory never reveals them (and its totals agree with what it shows).
-    """
-    who = access.principal()
-    query = access.carrier_scope(carriers.with_host(), who)
-    query = carriers.filter_carriers(query, args, skip=skip | DATE_FILTERS.keys())
-    for name, column in DATE_FILTERS.items():
-        if name in args and name not in skip and args[name] is not None:
-            query = query.where(access.readable_column(column, who) <= args[name])
-    return query
-
-
-def sorts() -> dict:
-    """The sort keys, each as the caller may sort on it (hidden values sort as null)."""
-    who = access.principal()
-    return {name: access.readable_column(column, who) for name, column in SORTS.items()}
-
-
-def shown(rows: list[Carrier]) -> list[dict]:
-    """Carriers as the caller may see them: public fields only where it may not read fully."""
-    full = access.full_read_ids(access.principal(), rows)
-    items = carriers.present(rows, full)
-    return [item if item["id"] in full else access.public_view(item) for item in items]
-
-
-def public_only(item: dict) -> dict:
-    """A carrier dict reduced to its public fields (see ``access.public_view``)."""
-    return access.public_view(item)
 
 
 def get_editable(carrier_id: int, fields=()) -> Carrier:
@@ -107,10 +53,11 @@ class Carriers(MethodView):
     def get(self, args):
         """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
         if "as_of" in args:
-            return list_as_of(args)
-        query = apply_sort(filtered(args), args.get("sort"), sorts(), Carrier.name)
+            pasts, headers = paginate_list(directory.as_of(args), args["page"], args["page_size"])
+            return directory.shown_as_of(pasts, args["as_of"]), 200, headers
+        query = directory.sort(directory.visible(args), args.get("sort"))
         rows, headers = paginate(query, args["page"], args["page_size"])
-        return shown(rows), 200, headers
+        return directory.shown(rows), 200, headers
 
     @blp.arguments(CarrierSchema)
     @blp.response(201, CarrierSchema)
@@ -120,22 +67,10 @@ class Carriers(MethodView):
         access.require_admin()
         carrier = carriers.create_carrier(data)
         return (
-            shown([carrier])[0],
+            directory.shown([carrier])[0],
             201,
             {"ETag": etag_of(ETAG, carrier), "Location": f"/api/v1/carriers/{carrier.id}"},
         )
-
-
-def list_as_of(args: dict):
-    """The list as it stood on ``as_of``: lifecycle filters and sorts on the replayed state,
-    paginated after filtering (see registry.timeline)."""
-    day = args["as_of"]
-    query = filtered(args, skip=carriers.LIFECYCLE_FILTERS)
-    found = timeline.carriers_on(query, day, args, args.get("sort"))
-    page, headers = paginate_list(found, args["page"], args["page_size"])
-    pasts = {past.id: past for past in page}
-    items = shown(carriers.load_many(list(pasts)))
-    return [timeline.overlay(item, pasts[item["id"]], day) for item in items], 200, headers
 
 
 @blp.route("/carriers/<id:carrier_id>")
@@ -155,11 +90,8 @@ class CarriersById(MethodView):
             past = timeline.carrier_on(carrier.id, args["as_of"])
             if past is None:
                 abort(404, message=f"Carrier {carrier.id} has no history on {args['as_of']}.")
-            return timeline.overlay(shown([carrier])[0], past, args["as_of"])
-        etag = etag_of(ETAG, carrier)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return shown([carrier])[0], 200, {"ETag": etag}
+            return timeline.overlay(directory.shown([carrier])[0], past, args["as_of"])
+        return read_with_etag(ETAG, carrier, lambda: directory.shown([carrier])[0])
 
     @blp.arguments(update_schema(CarrierSchema))
     @blp.response(200, CarrierSchema)
@@ -174,7 +106,7 @@ class CarriersById(MethodView):
         carrier = get_editable(carrier_id, data)
         check_if_match(ETAG, carrier)
         carrier = carriers.update_carrier(carrier, data)
-        return shown([carrier])[0], 200, {"ETag": etag_of(ETAG, carrier)}
+        return directory.shown([carrier])[0], 200, {"ETag": etag_of(ETAG, carrier)}
 
     @blp.response(204)
     @etag_protected(blp)
@@ -196,29 +128,4 @@ class CarrierStats(MethodView):
     def get(self, args):
         """Count carriers grouped by any of type, level, status, town (list filters and
         as_of apply)"""
-        keys = args["group_by"].split(",")
-        if "as_of" in args:
-            groups = stats_as_of(args, keys)
-        else:
-            columns = [getattr(Carrier, key) for key in keys]
-            query = (
-                filtered(args)
-                .select(*columns, fn.COUNT(Carrier.id).alias("count"))
-                .group_by(*columns)
-                .dicts()
-            )
-            groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
-        groups.sort(key=lambda group: tuple(ORDER[key](group[key]) for key in keys))
-        return {"total": sum(group["count"] for group in groups), "groups": groups}
-
-
-def stats_as_of(args: dict, keys: list[str]) -> list[dict]:
-    """The groups of the carriers as they stood on ``as_of`` (counted in Python)."""
-    query = filtered(args, skip=carriers.LIFECYCLE_FILTERS)
-    counts = Counter(
-        tuple(timeline.value_of(past, key) for key in keys)
-        for past in timeline.carriers_on(query, args["as_of"], args)
-    )
-    return [
-        {**dict(zip(keys, group, strict=True)), "count": count} for group, count in counts.items()
-    ]
+        return directory.stats(args)

@@ -205,19 +205,6 @@ def page_headers(total: int, page: int, page_size: int) -> dict:
     return {"X-Total-Count": str(total), "Link": ", ".join(parts)}
 
 
-def apply_sort(query: pw.ModelSelect, sort: str | None, columns: dict, default) -> pw.ModelSelect:
-    """Order by ``sort`` (``field`` or ``-field``, comma-separated), ``id`` as the tie-breaker."""
-    order = []
-    for key in filter(None, (sort or "").split(",")):
-        descending = key.startswith("-")
-        column = columns[key.lstrip("-")]
-        order.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
-    if not order:
-        order = [default]
-    model = query.model
-    return query.order_by(*order, model.id)
-
-
 # --- ETags ----------------------------------------------------------------------------
 
 
@@ -249,6 +236,16 @@ LIST_HEADERS = {
     "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
     "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
 }
+
+
+def read_with_etag(prefix: str, row, present) -> tuple:
+    """A single-resource GET: 304 when ``If-None-Match`` names the current ETag, else
+    ``present()`` (called only then) with the ETag header."""
+    etag = etag_of(prefix, row)
+    if not_modified(etag):
+        return "", 304, {"ETag": etag}
+    return present(), 200, {"ETag": etag}
+
 
 IF_MATCH_PARAMETER = {
     "in": "header",

@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, carriers, deadlines, ical, tokens
+from registry import access, clock, deadlines, ical, tokens
 from registry.api.common import (
     check_if_match,
     error_responses,
@@ -71,7 +71,7 @@ def scoped_carriers(args: dict):
 def found(query, args: dict) -> list[deadlines.Deadline]:
     return deadlines.deadlines(
         query,
-        today=carriers.today(),
+        today=clock.today(),
         within=args["within"],
         include_overdue=args["include_overdue"],
         kinds=[args["kind"]] if "kind" in args else None,

@@ -7,14 +7,14 @@ from flask_smorest import Blueprint, abort
 
 from registry import access, organizations
 from registry.api.common import (
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
+    read_with_etag,
 )
+from registry.db import apply_sort
 from registry.models import Organization
 from schemas.common import update_schema
 from schemas.organizations import OrganizationQueryArgsSchema, OrganizationSchema
@@ -97,10 +97,7 @@ class OrganizationsById(MethodView):
     def get(self, org_id):
         """Get one organisation (with its ETag)"""
         org = get_visible(org_id)
-        etag = etag_of(ETAG, org)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return organizations.as_dict(org), 200, {"ETag": etag}
+        return read_with_etag(ETAG, org, lambda: organizations.as_dict(org))
 
     @blp.arguments(update_schema(OrganizationSchema))
     @blp.response(200, OrganizationSchema)

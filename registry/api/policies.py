@@ -12,8 +12,8 @@ from registry.api.common import (
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate_list,
+    read_with_etag,
 )
 from registry.models import EvaluationPolicy
 from registry.vocabulary import CARRIER_TYPES, LEVELS
@@ -80,10 +80,7 @@ class EvaluationPoliciesByKey(MethodView):
     def get(self, carrier_type, level):
         """Get the policy of one carrier type and level (with its ETag)"""
         policy = get_policy(carrier_type, level)
-        etag = etag_of(ETAG, policy)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return policies.as_dict(policy), 200, {"ETag": etag}
+        return read_with_etag(ETAG, policy, lambda: policies.as_dict(policy))
 
     @blp.arguments(update_schema(EvaluationPolicySchema))
     @blp.response(200, EvaluationPolicySchema)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, carriers, registrations
+from registry import access, carriers, clock, registrations
 from registry.api.common import (
     LIST_HEADERS,
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
+    read_with_etag,
 )
+from registry.db import apply_sort
 from registry.models import Carrier, CarrierPartner
 from schemas.common import update_schema
 from schemas.registrations import (
@@ -108,10 +108,7 @@ class RegistrationsById(MethodView):
     def get(self, registration_id):
         """Get one registration with its review (with its ETag)"""
         carrier = get_visible(registration_id)
-        etag = etag_of(ETAG, carrier)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return shown(carrier), 200, {"ETag": etag}
+        return read_with_etag(ETAG, carrier, lambda: shown(carrier))
 
     @blp.arguments(update_schema(RegistrationSchema))
     @blp.response(200, RegistrationSchema)
@@ -142,7 +139,7 @@ class RegistrationApproval(MethodView):
         """
         access.require_admin()
         carrier = get_visible(registration_id)
-        decision.setdefault("occurred_on", carriers.today())
+        decision.setdefault("occurred_on", clock.today())
         return answer(registrations.approve(carrier, decision))
 
 

@@ -8,14 +8,14 @@ from flask_smorest import Blueprint, abort
 from registry import access, reports
 from registry.api.common import (
     LIST_HEADERS,
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
+    read_with_etag,
 )
+from registry.db import apply_sort
 from registry.models import AnnualReport, Carrier
 from schemas.reports import (
     AnnualReportQueryArgsSchema,
@@ -120,10 +120,7 @@ class AnnualReportsById(MethodView):
     def get(self, report_id):
         """Get one annual report (with its ETag)"""
         report = get_report(report_id)
-        etag = etag_of(ETAG, report)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return reports.as_dict(report), 200, {"ETag": etag}
+        return read_with_etag(ETAG, report, lambda: reports.as_dict(report))
 
     @blp.arguments(ReportResubmissionSchema)
     @blp.response(200, AnnualReportSchema)

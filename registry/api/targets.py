@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, carriers, targets
+from registry import access, clock, targets
 from registry.api.common import (
     LIST_HEADERS,
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
     paginate,
 )
+from registry.db import apply_sort
 from registry.models import Target
 from schemas.common import update_schema
 from schemas.targets import TargetQueryArgsSchema, TargetSchema
@@ -59,7 +59,7 @@ class Targets(MethodView):
             query = query.where(Target.name.contains(args["q"]))
         query = apply_sort(query, args.get("sort"), SORTS, Target.deadline)
         rows, headers = paginate(query, args["page"], args["page_size"])
-        today = carriers.today()
+        today = clock.today()
         return [targets.as_dict(row, today) for row in rows], 200, headers
 
     @blp.arguments(TargetSchema)

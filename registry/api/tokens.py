@@ -8,15 +8,14 @@ from flask_smorest import Blueprint, abort
 from registry import access, tokens
 from registry.api.common import (
     LIST_HEADERS,
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
+    read_with_etag,
 )
-from registry.db import utcnow
+from registry.db import apply_sort, utcnow
 from registry.models import Principal, Token
 from schemas.access import (
     MeSchema,
@@ -115,10 +114,7 @@ class TokensById(MethodView):
         """Get one token (bureau admin; never the token itself)"""
         access.require_admin()
         row = get_token(token_id)
-        etag = etag_of(ETAG, row)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return tokens.token_as_dict(row), 200, {"ETag": etag}
+        return read_with_etag(ETAG, row, lambda: tokens.token_as_dict(row))
 
     @blp.response(204)
     @etag_protected(blp)

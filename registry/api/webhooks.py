@@ -7,14 +7,14 @@ from flask_smorest import Blueprint, abort
 
 from registry import access, delivery, webhooks
 from registry.api.common import (
-    apply_sort,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
-    not_modified,
     paginate,
+    read_with_etag,
 )
+from registry.db import apply_sort
 from registry.models import OutboxEvent, Webhook, WebhookDelivery
 from schemas.common import update_schema
 from schemas.webhooks import (
@@ -102,10 +102,7 @@ class WebhooksById(MethodView):
     def get(self, webhook_id):
         """Get one webhook subscription (with its ETag; never its secret)"""
         webhook = get_webhook(webhook_id)
-        etag = etag_of(ETAG, webhook)
-        if not_modified(etag):
-            return "", 304, {"ETag": etag}
-        return webhooks.as_dict(webhook), 200, {"ETag": etag}
+        return read_with_etag(ETAG, webhook, lambda: webhooks.as_dict(webhook))
 
     @blp.arguments(update_schema(WebhookSchema))
     @blp.response(200, WebhookSchema)

@@ -44,7 +44,7 @@ class Carrier(BaseModel):
     valid_until_override = pw.DateField(null=True)
     next_evaluation_override = pw.DateField(null=True)
     #: Derived dates (SPEC §3.2), stored so that they filter and sort in SQL; only
-    #: ``registry.carriers.refresh_dates`` writes them, from ``registry.lifecycle.derive``.
+    #: ``registry.state.refresh_dates`` writes them, from ``registry.lifecycle.derive``.
     valid_until = pw.DateField(null=True, index=True)
     next_evaluation_on = pw.DateField(null=True, index=True)
     next_report_due_on = pw.DateField(null=True, index=True)
