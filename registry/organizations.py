@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry import audit
-from registry.db import database, utcnow
+from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization
 
@@ -43,7 +43,7 @@ def _apply(org: Organization, data: dict) -> None:
 
 def create_organization(data: dict) -> Organization:
     """Create an organisation, audited (an overridden check digit shows in the record)."""
-    with database.atomic():
+    with write_transaction():
         _check_unique_uscc(data.get("uscc"), None)
         org = Organization()
         _apply(org, data)
@@ -54,7 +54,7 @@ def create_organization(data: dict) -> Organization:
 
 
 def update_organization(org: Organization, data: dict) -> Organization:
-    with database.atomic():
+    with write_transaction():
         before = {**as_dict(org), "uscc_override": org.uscc_override}
         _check_unique_uscc(data.get("uscc"), org.id)
         _apply(org, data)
@@ -68,7 +68,7 @@ def update_organization(org: Organization, data: dict) -> Organization:
 
 def delete_organization(org: Organization) -> None:
     """Delete an organisation that hosts no carrier and partners none (409 otherwise)."""
-    with database.atomic():
+    with write_transaction():
         hosted = Carrier.select().where(Carrier.host_organization == org.id).count()
         partnered = CarrierPartner.select().where(CarrierPartner.organization == org.id).count()
         if hosted or partnered:
