@@ -22,7 +22,8 @@ from registry.clock import utcnow
 
 database = pw.DatabaseProxy()
 
-#: How long a SQLite writer waits for the write lock before "database is locked" (ms).
+#: How long a SQLite writer waits for the write lock before "database is locked" (ms),
+#: unless the ``DB_BUSY_TIMEOUT_MS`` setting says otherwise.
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -51,8 +52,9 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
-def make_database(url: str) -> pw.Database:
-    """Build a database from a URL (``sqlite:///file`` or ``postgresql://…``)."""
+def make_database(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
+    """Build a database from a URL (``sqlite:///file`` or ``postgresql://…``); a SQLite
+    writer waits up to ``busy_timeout_ms`` for the write lock."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ":memory:"
@@ -60,8 +62,8 @@ def make_database(url: str) -> pw.Database:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return pw.SqliteDatabase(
             path or ":memory:",
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_MS},
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": busy_timeout_ms},
+            timeout=busy_timeout_ms / 1000,
         )
     if parsed.scheme in ("postgresql", "postgres"):
         return pw.PostgresqlDatabase(
@@ -74,9 +76,9 @@ def make_database(url: str) -> pw.Database:
     raise ValueError(f"Unsupported database URL scheme: {parsed.scheme!r}")
 
 
-def bind(url: str) -> pw.Database:
+def bind(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
     """Bind the module's database proxy to the database at ``url``."""
-    db = make_database(url)
+    db = make_database(url, busy_timeout_ms)
     database.initialize(db)
     return db
 
@@ -165,12 +167,13 @@ def try_write(write) -> bool:
                 database.execute_sql("SET LOCAL lock_timeout = '100ms'")
                 write()
             return True
+        (patience,) = database.execute_sql("PRAGMA busy_timeout").fetchone()
         database.execute_sql("PRAGMA busy_timeout = 0")
         try:
             with database.atomic(lock_type="IMMEDIATE"):
                 write()
         finally:
-            database.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            database.execute_sql(f"PRAGMA busy_timeout = {int(patience)}")
         return True
     except (pw.OperationalError, sqlite3.OperationalError) as error:
         if unavailable(error) is None:
@@ -191,6 +194,8 @@ _SQLITE_UNAVAILABLE = (
 #: (shutdown, statement or lock timeout is 57014 / 55P03).
 _PG_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 _PG_UNAVAILABLE_CODES = ("55P03",)
+#: What psycopg says, without a SQLSTATE, of a refused, lost or closed connection.
+_PG_CONNECTION_TEXTS = ("connect", "connection", "server closed", "terminating")
 #: Serialization failure and deadlock: the transaction may succeed when run again.
 _PG_RETRYABLE_CODES = ("40001", "40P01")
 
@@ -233,9 +238,11 @@ def unavailable(error: BaseException) -> str | None:
         if any(text in message for text in _SQLITE_UNAVAILABLE):
             return "busy" if "locked" in message or "busy" in message else "unreachable"
     operational = (pw.OperationalError, pw.InterfaceError)
-    if is_postgres() and isinstance(error, operational) and _sqlstate(error) is None:
+    if is_postgres() and isinstance(error, operational):
         # psycopg reports a refused or dropped connection without a SQLSTATE.
-        return "unreachable"
+        message = str(error).lower()
+        if any(text in message for text in _PG_CONNECTION_TEXTS):
+            return "unreachable"
     return None
 
 
