@@ -182,3 +182,30 @@ def test_other_database_errors_stay_errors(api, admin, monkeypatch):
     monkeypatch.setattr(organizations, "create_organization", broken)
     with pytest.raises(pw.OperationalError):
         api.post(ORGS, json={"name": "戊", "kind": "enterprise"}, token=admin)
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's own errors, as its driver raises them")
+@pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
+def test_postgresql_serialization_failures_and_deadlocks_are_retried(
+    api, admin, monkeypatch, rows, sqlstate
+):
+    real = organizations.create_organization
+    calls = []
+    abort = f"DO $$ BEGIN RAISE EXCEPTION 'aborted' USING ERRCODE = '{sqlstate}'; END $$"
+
+    def flaky(data, failures):
+        calls.append(1)
+        if len(calls) <= failures:
+            with db.write_transaction():
+                Organization.create(name="半途", kind="enterprise")
+                db.database.execute_sql(abort)
+        return real(data)
+
+    monkeypatch.setattr(organizations, "create_organization", lambda data: flaky(data, 2))
+    created = api.post(ORGS, json={"name": "己", "kind": "enterprise"}, token=admin)
+    assert created.status_code == 201 and len(calls) == 3
+    calls.clear()
+    monkeypatch.setattr(organizations, "create_organization", lambda data: flaky(data, 99))
+    assert_unavailable(api.post(ORGS, json={"name": "庚", "kind": "enterprise"}, token=admin), "1")
+    assert len(calls) == WRITE_ATTEMPTS
+    assert rows(Organization, Organization.name.in_(["半途", "庚"])) == 0
