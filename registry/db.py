@@ -137,7 +137,7 @@ def write_transaction() -> Iterator[None]:
 
     On SQLite a plain ``BEGIN`` is deferred: the transaction reads, then fails at once with
     "database is locked" when it tries to write while another writer holds the lock.
-    ``BEGIN IMMEDIATE`` takes the lock first, waiting up to ``BUSY_TIMEOUT_MS`` for it. On
+    ``BEGIN IMMEDIATE`` takes the lock first, waiting ``DB_BUSY_TIMEOUT_MS`` at most. On
     PostgreSQL rows are locked by :func:`locked` / :func:`claimable`. Nested in another
     transaction it is a savepoint of that one.
 
