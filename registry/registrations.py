@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import audit, carriers, milestones, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Principal
 
@@ -63,7 +63,7 @@ def organisations_named(data: dict, carrier: Carrier | None = None) -> set[int]:
 
 def submit(data: dict, submitted_by: int) -> Carrier:
     """Create a registration in status ``submitted``; emits ``registration.submitted``."""
-    with database.atomic():
+    with write_transaction():
         carrier = carriers.create_carrier(
             data, initial_status="submitted", submitted_by=submitted_by
         )
@@ -86,7 +86,7 @@ def _require_submitted(carrier: Carrier, doing: str) -> None:
 
 def edit(carrier: Carrier, data: dict) -> Carrier:
     """A partner's (or the bureau's) edit of a registration still awaiting review (409 after)."""
-    with database.atomic():
+    with write_transaction():
         _require_submitted(_locked(carrier.id), "edited")
         return carriers.update_carrier(carriers.load(carrier.id), data)
 
@@ -110,7 +110,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
     ``application_submitted`` milestone) or ``accredited`` (an ``accredited`` milestone with
     its level, certificate and validity). One audit record, action ``review``."""
     status = decision["status"]
-    with database.atomic():
+    with write_transaction():
         carrier = _locked(carrier.id)
         _require_submitted(carrier, "reviewed again")
         review = _review_record(carrier, status, decision.get("comment"))
@@ -133,7 +133,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
 def reject(carrier: Carrier, reason: str) -> Carrier:
     """Reject a registration: status ``rejected`` (also its initial status, so that replaying
     its history keeps it), the reason kept. One audit record, action ``review``."""
-    with database.atomic():
+    with write_transaction():
         carrier = _locked(carrier.id)
         _require_submitted(carrier, "reviewed again")
         before = carriers.snapshot(carriers.load(carrier.id))
