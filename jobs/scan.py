@@ -34,7 +34,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, clock, db, lifecycle, milestones
+from registry import alerts, audit, clock, db, lifecycle, milestones, roster_rules, rosters
 from registry.db import database, utcnow
 from registry.errors import DomainError
 from registry.models import Alert, Carrier, EvaluationPolicy, Milestone
@@ -61,7 +61,11 @@ CARRIER_COLUMNS = (
     Carrier.next_evaluation_on,
     Carrier.next_report_due_on,
     Carrier.rectify_by,
+    Carrier.accredited_on,
 )
+
+#: Every alert kind the scan manages: the deadline rules' and the roster rules'.
+MANAGED_KINDS = lifecycle.SCAN_ALERT_KINDS + roster_rules.ROSTER_ALERT_KINDS
 
 ALERT_COLUMNS = (
     Alert.id,
@@ -231,10 +235,11 @@ def _reconcile(
 ) -> None:
     by_id = {row.id: row for row in rows}
     wanted = wanted_alerts(rows, day, windows)
+    wanted |= rosters.wanted_alerts(rows, day, windows, DEFAULT_WINDOW)
     # A batch is a range of carrier ids: cheaper to send than a thousand ids, and the
     # carrier index must serve it (not the far less selective index on kind).
     of_batch = Alert.carrier.between(rows[0].id, rows[-1].id) & db.not_for_index(Alert.kind).in_(
-        lifecycle.SCAN_ALERT_KINDS
+        MANAGED_KINDS
     )
     existing = {
         (alert.carrier_id, alert.kind, alert.due_on): alert
