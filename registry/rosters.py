@@ -148,6 +148,24 @@ def filtered(query: pw.ModelSelect, args: dict, day: dt.date) -> pw.ModelSelect:
     return query
 
 
+def counted(filters: dict, year: int | None, day: dt.date) -> pw.Expression:
+    """The entries a target counts: of ``filters["role"]``, on the roster on ``day`` when
+    ``filters["active"]`` is true (off it when false), started in ``year`` when given."""
+    condition = Member.id.is_null(False)
+    if filters.get("role") is not None:
+        condition &= Member.role == filters["role"]
+    if filters.get("active") is not None:
+        on = (
+            Member.started_on.is_null(False)
+            & (Member.started_on <= day)
+            & (Member.ended_on.is_null() | (Member.ended_on > day))
+        )
+        condition &= on if filters["active"] else ~on
+    if year is not None:
+        condition &= Member.started_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31))
+    return condition
+
+
 def entries_of(carrier_ids) -> dict[int, list]:
     """carrier id -> its entries' facts (role, dates, outcome, size): one query."""
     found: dict[int, list] = defaultdict(list)

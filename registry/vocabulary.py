@@ -129,6 +129,7 @@ ALL_REPORT_METRICS: list[str] = sorted({key for keys in REPORT_METRICS.values() 
 TARGET_METRICS: dict[str, str] = {
     "carrier_count": "载体数量",
     "report_sum": "年报指标合计",
+    "roster_count": "名册人数",
 }
 TARGET_STATES: dict[str, str] = {
     "achieved": "已完成",

@@ -547,3 +547,63 @@ def test_roster_metrics_take_a_constant_number_of_queries(api, admin, station, c
         other = station()
         add(api, admin, other["id"], role="postdoc", name=f"乙{index}", started_on="2024-01-01")
     assert list_queries() == few
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def test_a_target_using_roster_count(api, admin, station):
+    year = TODAY().year
+    provincial = station()
+    for index, started in enumerate([f"{year}-01-01", f"{year - 1}-01-01", f"{year}-01-02"]):
+        add(api, admin, provincial["id"], role="postdoc", name=f"甲{index}", started_on=started)
+    add(
+        api,
+        admin,
+        provincial["id"],
+        role="postdoc",
+        name="出站",
+        started_on=f"{year - 3}-01-01",
+        ended_on=f"{year - 1}-01-01",
+        outcome="completed",
+    )
+    body = {
+        "name": "在站博士后 10 人",
+        "metric": "roster_count",
+        "filter": {"type": "postdoc_workstation", "role": "postdoc", "active": True},
+        "target_value": 10,
+        "deadline": f"{year}-12-31",
+    }
+    created = api.post("/api/v1/targets", json=body, token=admin)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["progress"]["current"] == 3
+    recruited = {**body, "name": "当年新进站", "year": year, "filter": {"role": "postdoc"}}
+    assert (
+        api.post("/api/v1/targets", json=recruited, token=admin).get_json()["progress"]["current"]
+        == 2
+    )
+    # carrier_count with a role: stations having a postdoc in station.
+    stations = {
+        "name": "有在站博士后的工作站",
+        "metric": "carrier_count",
+        "filter": {"type": "postdoc_workstation", "role": "postdoc", "active": True},
+        "target_value": 5,
+        "deadline": f"{year}-12-31",
+    }
+    station()  # one without postdocs: not counted
+    assert (
+        api.post("/api/v1/targets", json=stations, token=admin).get_json()["progress"]["current"]
+        == 1
+    )
+    # report_sum takes no roster filter.
+    refused = api.post(
+        "/api/v1/targets",
+        json={
+            **stations,
+            "metric": "report_sum",
+            "report_metric": "postdocs_in_station",
+            "year": year,
+        },
+        token=admin,
+    )
+    assert refused.status_code == 422
