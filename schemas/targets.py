@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from registry.roster_rules import ROLE_TYPES
 from registry.vocabulary import (
     ALL_REPORT_METRICS,
     CARRIER_STATUSES,
@@ -13,7 +14,6 @@ from registry.vocabulary import (
     TARGET_METRICS,
     TARGET_STATES,
 )
-from registry.roster_rules import ROLE_TYPES
 from schemas.carriers import TAG
 from schemas.common import Amount, ListArgsSchema, ResourceSchema, one_of, sort_field
 
