@@ -148,3 +148,32 @@ class AllMemberQueryArgsSchema(MemberQueryArgsSchema):
     sort = sort_field(
         ["name", "role", "carrier_id", "started_on", "ended_on", "planned_end_on", "created_at"]
     )
+
+
+class PrefillArgsSchema(ma.Schema):
+    """The year to pre-fill."""
+
+    year = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1900, max=2999),
+        metadata={"description": "The year reported on."},
+    )
+
+
+class PrefillSchema(ma.Schema):
+    """Report metrics the roster answers for one year."""
+
+    year = fields.Integer(metadata={"description": "The year reported on."})
+    metrics = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "Metric key -> figure counted from the roster."},
+    )
+
+
+class RosterMismatchSchema(ma.Schema):
+    """A report figure that disagrees with the roster."""
+
+    metric = fields.String(metadata={"description": "The metric key."})
+    reported = fields.Float(metadata={"description": "The figure in the report."})
+    roster = fields.Float(metadata={"description": "The figure counted from the roster."})

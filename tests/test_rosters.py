@@ -607,3 +607,46 @@ def test_a_target_using_roster_count(api, admin, station):
         token=admin,
     )
     assert refused.status_code == 422
+
+
+# --- annual reports -------------------------------------------------------------------------
+
+
+def test_report_prefilled_from_the_roster_and_mismatch_shown_to_the_reviewer(api, admin, station):
+    year = TODAY().year - 1
+    carrier = station(accredited_on=f"{year - 2}-01-01")
+    add(api, admin, carrier["id"], role="postdoc", name="甲", started_on=f"{year}-03-01")
+    add(api, admin, carrier["id"], role="postdoc", name="乙", started_on=f"{year - 1}-03-01")
+    add(
+        api,
+        admin,
+        carrier["id"],
+        role="postdoc",
+        name="丙",
+        started_on=f"{year - 2}-03-01",
+        ended_on=f"{year}-04-01",
+        outcome="completed",
+    )
+    prefill = api.get(
+        f"/api/v1/carriers/{carrier['id']}/annual-reports/prefill?year={year}", token=admin
+    )
+    assert prefill.status_code == 200, prefill.get_json()
+    assert prefill.get_json() == {
+        "year": year,
+        "metrics": {"postdocs_in_station": 2, "postdocs_recruited": 1, "postdocs_completed": 1},
+    }
+    metrics = {"postdocs_in_station": 5, "postdocs_recruited": 1, "research_projects": 3}
+    posted = api.post(
+        f"/api/v1/carriers/{carrier['id']}/annual-reports",
+        json={"year": year, "metrics": metrics},
+        token=admin,
+    )
+    assert posted.status_code == 201, posted.get_json()
+    shown = api.get(f"/api/v1/annual-reports/{posted.get_json()['id']}", token=admin).get_json()
+    assert shown["roster_mismatches"] == [
+        {"metric": "postdocs_in_station", "reported": 5, "roster": 2}
+    ]
+    assert (
+        api.get(f"/api/v1/carriers/{carrier['id']}/annual-reports/prefill?year={year}").status_code
+        == 401
+    )

@@ -23,6 +23,8 @@ from schemas.members import (
     MemberQueryArgsSchema,
     MemberSchema,
     MemberUpdateSchema,
+    PrefillArgsSchema,
+    PrefillSchema,
 )
 
 blp = Blueprint(
@@ -165,3 +167,20 @@ class Members(MethodView):
         """
         who = access.require_reader()
         return listed(rosters.readable(who), args)
+
+
+@blp.route("/carriers/<id:carrier_id>/annual-reports/prefill")
+class ReportPrefill(MethodView):
+    @blp.arguments(PrefillArgsSchema, location="query")
+    @blp.response(200, PrefillSchema)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, args, carrier_id):
+        """Annual-report metrics of a year pre-filled from the carrier's roster
+
+        Only the metrics the roster answers for the carrier's type (e.g. postdocs in station
+        at the year's end, recruited and completed in the year; enterprises incubated and
+        graduated; trainees in the year's cohorts). Post them, completed, to
+        /carriers/{id}/annual-reports. Whoever may read the carrier fully.
+        """
+        carrier = access.get_carrier_records(carrier_id)
+        return {"year": args["year"], "metrics": rosters.report_figures(carrier, args["year"])}
