@@ -650,3 +650,29 @@ def test_report_prefilled_from_the_roster_and_mismatch_shown_to_the_reviewer(api
         api.get(f"/api/v1/carriers/{carrier['id']}/annual-reports/prefill?year={year}").status_code
         == 401
     )
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+def test_demo_rosters_make_metrics_and_alerts_non_trivial(app, api, admin, in_db):
+    from registry.models import Alert
+
+    result = app.test_cli_runner().invoke(args=["load-fixtures"])
+    assert result.exit_code == 0, result.output
+    assert "roster entries created" in result.output
+    again = app.test_cli_runner().invoke(args=["load-fixtures"]).output
+    assert "Demo: 0 roster entries created." in again
+    carriers = {
+        c["name"]: c for c in api.get("/api/v1/carriers?page_size=100", token=admin).get_json()
+    }
+    assert (
+        carriers["示例博士后科研工作站（公牛集团）"]["roster_metrics"]["postdocs_in_station"] == 3
+    )
+    assert carriers["上林英才创业园"]["roster_metrics"]["resident_enterprises"] == 3
+    assert carriers["上林英才创业园"]["roster_metrics"]["graduated_enterprises"] == 1
+    scan = app.test_cli_runner().invoke(args=["scan"])
+    assert scan.exit_code == 0, scan.output
+    with in_db():
+        kinds = {alert.kind for alert in Alert.select().where(Alert.status == "open")}
+    assert {"postdoc_overstay", "no_postdoc_recruited", "incubation_overdue"} <= kinds
