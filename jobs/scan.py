@@ -11,6 +11,10 @@ number of queries per batch, never one per carrier except for status changes):
    stored date (``next_evaluation_on``, ``next_report_due_on``, ``valid_until``,
    ``rectify_by``) raises the rule's due alert when it is 0 to ``max(warn_days)`` days
    after D, and its overdue alert once it is before D (``lifecycle.alert_kind``).
+   The roster rules (``roster_rules.ROSTER_RULES``, via ``rosters.wanted_alerts``) add
+   ``postdoc_overstay``, ``no_postdoc_recruited`` and ``incubation_overdue`` from the
+   batch's rosters (one more query per batch), open from the window's start until their
+   condition is gone.
 3. Alerts are reconciled with what is wanted: a wanted alert that does not exist is
    inserted (``alert.opened``); a resolved one with the same carrier, kind and due date is
    reopened (``alert.opened``); an unresolved alert of a scan kind that is no longer wanted
