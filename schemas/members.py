@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -11,6 +13,18 @@ from schemas.common import MAX_ID, ListArgsSchema, ResourceSchema, one_of, sort_
 ROLES = list(ROLE_TYPES)
 OUTCOMES = sorted(set().union(*ROLE_OUTCOMES.values()))
 ROLE_HELP = "; ".join(f"`{role}`: {', '.join(sorted(types))}" for role, types in ROLE_TYPES.items())
+
+
+#: Roster dates stay in a range where adding a stay of years is always a date.
+DATE_RANGE = validate.Range(
+    min=dt.date(1900, 1, 1),
+    max=dt.date(2999, 12, 31),
+    error="Must be a date from 1900-01-01 to 2999-12-31.",
+)
+
+
+def _date(description: str) -> fields.Date:
+    return fields.Date(allow_none=True, validate=DATE_RANGE, metadata={"description": description})
 
 
 def _text(length: int, description: str) -> fields.String:
@@ -70,21 +84,12 @@ class MemberSchema(ResourceSchema):
         validate=validate.Range(min=1, max=100_000),
         metadata={"description": "trainee_cohort: number of trainees."},
     )
-    started_on = fields.Date(
-        allow_none=True,
-        metadata={"description": "进站 / agreement start / move-in / cohort start."},
+    started_on = _date("进站 / agreement start / move-in / cohort start.")
+    planned_end_on = _date(
+        "Planned 出站 (postdoc: default 进站 + the policy's stay, 2 years; extendable once by "
+        "up to the policy's extension, 1 year), agreement or cohort end."
     )
-    planned_end_on = fields.Date(
-        allow_none=True,
-        metadata={
-            "description": "Planned 出站 (postdoc: default 进站 + the policy's stay, 2 years; "
-            "extendable once by up to the policy's extension, 1 year), agreement or cohort end."
-        },
-    )
-    ended_on = fields.Date(
-        allow_none=True,
-        metadata={"description": "Actual 出站 / agreement end / move-out; not in the future."},
-    )
+    ended_on = _date("Actual 出站 / agreement end / move-out; not in the future.")
     outcome = fields.String(
         allow_none=True,
         validate=one_of(OUTCOMES, "outcome"),

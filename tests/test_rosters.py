@@ -166,6 +166,8 @@ def test_a_role_the_carrier_type_does_not_take_is_refused(
             },
             "planned_end_on",
         ),
+        # a date no stay can be added to
+        ({"role": "postdoc", "name": "甲", "started_on": "9999-06-01"}, "started_on"),
         # an end in the future
         (
             {"role": "postdoc", "name": "甲", "started_on": "2024-05-01", "ended_on": "2999-01-01"},
