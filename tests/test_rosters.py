@@ -678,3 +678,47 @@ def test_demo_rosters_make_metrics_and_alerts_non_trivial(app, api, admin, in_db
     with in_db():
         kinds = {alert.kind for alert in Alert.select().where(Alert.status == "open")}
     assert {"postdoc_overstay", "no_postdoc_recruited", "incubation_overdue"} <= kinds
+
+
+def test_partner_reads_the_roster_of_its_approved_joint_base(api, admin, make_token, org_factory):
+    enterprise, university = org_factory(), org_factory(kind="university")
+    partner = make_token("partner", [university["id"]])
+    other_partner = make_token("partner", [org_factory(kind="university")["id"]])
+    registration = api.post(
+        "/api/v1/registrations",
+        json={
+            "name": "校企合作实习实践基地",
+            "level": "county",
+            "host_organization_id": enterprise["id"],
+            "partners": [{"organization_id": university["id"], "role": "university"}],
+            "contact": {"name": "王老师", "phone": "0574-12345678"},
+        },
+        token=partner,
+    )
+    assert registration.status_code == 201, registration.get_json()["errors"]
+    base = registration.get_json()["id"]
+    approved = api.post(
+        f"/api/v1/registrations/{base}/approve",
+        json={"status": "accredited", "occurred_on": "2024-06-01"},
+        token=admin,
+    )
+    assert approved.status_code == 200, approved.get_json()
+    cohort = add(
+        api,
+        admin,
+        base,
+        role="trainee_cohort",
+        name="机电 2024 级",
+        size=30,
+        started_on="2024-09-01",
+    )
+    assert cohort.status_code == 201, cohort.get_json()
+    assert [m["name"] for m in api.get(members_path(base), token=partner).get_json()] == [
+        "机电 2024 级"
+    ]
+    assert api.get(members_path(base), token=other_partner).status_code == 403
+    # Partners read; they do not keep the roster.
+    refused = add(
+        api, partner, base, role="trainee_cohort", name="另一班", size=5, started_on="2024-09-01"
+    )
+    assert refused.status_code == 403
