@@ -13,7 +13,7 @@ number of queries per batch, never one per carrier except for status changes):
    after D, and its overdue alert once it is before D (``lifecycle.alert_kind``).
    The roster rules (``roster_rules.ROSTER_RULES``, via ``rosters.wanted_alerts``) add
    ``postdoc_overstay``, ``no_postdoc_recruited`` and ``incubation_overdue`` from the
-   batch's rosters (one more query per batch), open from the window's start until their
+   batch's rosters (two more queries per batch), open from the window's start until their
    condition is gone.
 3. Alerts are reconciled with what is wanted: a wanted alert that does not exist is
    inserted (``alert.opened``); a resolved one with the same carrier, kind and due date is
@@ -239,7 +239,9 @@ def _reconcile(
 ) -> None:
     by_id = {row.id: row for row in rows}
     wanted = wanted_alerts(rows, day, windows)
-    wanted |= rosters.wanted_alerts(rows, day, windows, DEFAULT_WINDOW)
+    wanted |= rosters.wanted_alerts(
+        rows, day, lambda row: windows.get((row.type, row.level), DEFAULT_WINDOW)
+    )
     # A batch is a range of carrier ids: cheaper to send than a thousand ids, and the
     # carrier index must serve it (not the far less selective index on kind).
     of_batch = Alert.carrier.between(rows[0].id, rows[-1].id) & db.not_for_index(Alert.kind).in_(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import peewee as pw
@@ -243,14 +244,14 @@ def deadlines_of(
     return found
 
 
-def wanted_alerts(carriers: list, day: dt.date, windows: dict, default_window: int) -> dict:
+def wanted_alerts(carriers: list, day: dt.date, window_of: Callable[[Any], int]) -> dict:
     """The roster alerts ``carriers`` should have on ``day``: (carrier id, kind, due date) →
-    days left. A deadline raises its alert from ``max(warn_days)`` days before it until its
-    condition is gone (see ``roster_rules.RosterRule``)."""
+    days left. A deadline raises its alert from ``window_of(carrier)`` days before it (the
+    largest of its policy's ``warn_days``) until its condition is gone (see
+    ``roster_rules.RosterRule``). Two queries (policies, entries) for the whole batch."""
     wanted = {}
     for carrier, rule, due_on in deadlines_of(carriers, day):
-        window = windows.get((carrier.type, carrier.level), default_window)
-        if roster_rules.wanted_alert(due_on, day, window):
+        if roster_rules.wanted_alert(due_on, day, window_of(carrier)):
             wanted[(carrier.id, rule.kind, due_on)] = (due_on - day).days
     return wanted
 
