@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry import audit
 from registry.db import database, utcnow
 from registry.errors import DomainError
-from registry.models import Carrier, CarrierPartner, Organization
+from registry.models import Carrier, CarrierPartner, Member, Organization
 
 FIELDS = ("name", "uscc", "uscc_override", "kind", "town", "address", "contact")
 
@@ -76,6 +76,13 @@ def delete_organization(org: Organization) -> None:
                 409,
                 f"Organisation {org.id} hosts {hosted} and partners {partnered} carrier(s); "
                 "it cannot be deleted while they refer to it.",
+            )
+        resident = Member.select().where(Member.organization == org.id).count()
+        if resident:
+            raise DomainError(
+                409,
+                f"Organisation {org.id} is on {resident} carrier roster(s) as a resident "
+                "enterprise; it cannot be deleted while they refer to it.",
             )
         before = as_dict(org)
         org.delete_instance()

@@ -722,3 +722,22 @@ def test_partner_reads_the_roster_of_its_approved_joint_base(api, admin, make_to
         api, partner, base, role="trainee_cohort", name="另一班", size=5, started_on="2024-09-01"
     )
     assert refused.status_code == 403
+
+
+def test_an_enterprise_on_a_roster_cannot_be_deleted(api, admin, station, org_factory, db_state):
+    park = station("innovation_park")
+    org = org_factory()
+    add(
+        api,
+        admin,
+        park["id"],
+        role="resident_enterprise",
+        organization_id=org["id"],
+        started_on="2023-01-01",
+    )
+    path = f"/api/v1/organizations/{org['id']}"
+    etag = api.get(path, token=admin).headers["ETag"]
+    before = db_state()
+    response = api.delete(path, token=admin, headers={"If-Match": etag})
+    assert response.status_code == 409
+    assert db_state() == before
