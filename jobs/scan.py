@@ -11,6 +11,10 @@ number of queries per batch, never one per carrier except for status changes):
    stored date (``next_evaluation_on``, ``next_report_due_on``, ``valid_until``,
    ``rectify_by``) raises the rule's due alert when it is 0 to ``max(warn_days)`` days
    after D, and its overdue alert once it is before D (``lifecycle.alert_kind``).
+   The roster rules (``roster_rules.ROSTER_RULES``, via ``rosters.wanted_alerts``) add
+   ``postdoc_overstay``, ``no_postdoc_recruited`` and ``incubation_overdue`` from the
+   batch's rosters (two more queries per batch), open from the window's start until their
+   condition is gone.
 3. Alerts are reconciled with what is wanted: a wanted alert that does not exist is
    inserted (``alert.opened``); a resolved one with the same carrier, kind and due date is
    reopened (``alert.opened``); an unresolved alert of a scan kind that is no longer wanted
@@ -34,7 +38,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, clock, db, lifecycle, milestones
+from registry import alerts, audit, clock, db, lifecycle, milestones, roster_rules, rosters
 from registry.db import database, utcnow
 from registry.errors import DomainError
 from registry.models import Alert, Carrier, EvaluationPolicy, Milestone
@@ -61,7 +65,11 @@ CARRIER_COLUMNS = (
     Carrier.next_evaluation_on,
     Carrier.next_report_due_on,
     Carrier.rectify_by,
+    Carrier.accredited_on,
 )
+
+#: Every alert kind the scan manages: the deadline rules' and the roster rules'.
+MANAGED_KINDS = lifecycle.SCAN_ALERT_KINDS + roster_rules.ROSTER_ALERT_KINDS
 
 ALERT_COLUMNS = (
     Alert.id,
@@ -228,10 +236,13 @@ def _reconcile(
 ) -> None:
     by_id = {row.id: row for row in rows}
     wanted = wanted_alerts(rows, day, windows)
+    wanted |= rosters.wanted_alerts(
+        rows, day, lambda row: windows.get((row.type, row.level), DEFAULT_WINDOW)
+    )
     # A batch is a range of carrier ids: cheaper to send than a thousand ids, and the
     # carrier index must serve it (not the far less selective index on kind).
     of_batch = Alert.carrier.between(rows[0].id, rows[-1].id) & db.not_for_index(Alert.kind).in_(
-        lifecycle.SCAN_ALERT_KINDS
+        MANAGED_KINDS
     )
     existing = {
         (alert.carrier_id, alert.kind, alert.due_on): alert

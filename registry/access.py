@@ -69,6 +69,8 @@ PUBLIC_CARRIER_FIELDS = frozenset(
         "valid_until",
         "created_at",
         "updated_at",
+        # Roster counts (issue 12): public, never names.
+        "roster_metrics",
     }
 )
 #: Carrier fields only the bureau admin may write (an operator edits the rest of its own).

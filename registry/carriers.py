@@ -11,7 +11,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit
+from registry import audit, rosters
 from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import (
@@ -53,6 +53,7 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
     partners: dict[int, list] = defaultdict(list)
     tags: dict[int, list] = defaultdict(list)
     alerts: dict[int, int] = {}
+    figures = rosters.figures(ids)
     if ids:
         query = (
             CarrierPartner.select(CarrierPartner, Organization.name)
@@ -81,7 +82,10 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
                 .tuples()
             )
     return [
-        _as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0))
+        {
+            **_as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0)),
+            "roster_metrics": figures[carrier.id],
+        }
         for carrier in carriers
     ]
 

@@ -79,6 +79,7 @@ def load_fixtures_command(demo: bool):
                 f"Demo: {counts['annual_reports']} annual reports and "
                 f"{counts['targets']} targets created."
             )
+            click.echo(f"Demo: {counts['members']} roster entries created.")
 
 
 @click.command("create-token")

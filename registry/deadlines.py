@@ -1,6 +1,7 @@
 """Deadlines: the upcoming evaluations, annual reports, ends of validity and rectification
 deadlines of the carriers a caller may read, from the stored derived dates and the rules of
-``lifecycle.DEADLINE_RULES`` (the same the scan raises alerts from)."""
+``lifecycle.DEADLINE_RULES`` (the same the scan raises alerts from), and the roster deadlines
+of ``roster_rules.ROSTER_RULES`` (planned 出站, first postdoc, end of incubation)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import lifecycle
+from registry import lifecycle, roster_rules, rosters
 from registry.alerts import carrier_summary
 from registry.models import Carrier, EvaluationPolicy
 
@@ -28,14 +29,14 @@ COLUMNS = (
     Carrier.next_report_year,
     Carrier.rectify_by,
 )
-RULES = {rule.name: rule for rule in lifecycle.DEADLINE_RULES}
+RULES = {rule.name: rule for rule in (*lifecycle.DEADLINE_RULES, *roster_rules.ROSTER_RULES)}
 
 
 @dataclass(frozen=True)
 class Deadline:
     """One deadline of one carrier."""
 
-    rule: lifecycle.DeadlineRule
+    rule: lifecycle.DeadlineRule | roster_rules.RosterRule
     carrier: Carrier
     due_on: dt.date
     days_left: int
@@ -107,6 +108,37 @@ def deadlines(
                     warn_days=warn.get((carrier.type, carrier.level), default_warn),
                 )
             )
+    found += _roster_deadlines(carriers, today, end, include_overdue, kinds, warn, default_warn)
     order = list(RULES)
     found.sort(key=lambda d: (d.due_on, order.index(d.rule.name), d.carrier.id))
+    return found
+
+
+def _roster_deadlines(carriers, today, end, include_overdue, kinds, warn, default_warn):
+    """The roster deadlines of ``carriers`` in the same window (three queries)."""
+    names = [rule.name for rule in roster_rules.ROSTER_RULES if not kinds or rule.name in kinds]
+    if not names:
+        return []
+    types = sorted(
+        {t for rule in roster_rules.ROSTER_RULES if rule.name in names for t in rule.types}
+    )
+    rows = list(
+        carriers.select(*COLUMNS, Carrier.accredited_on).where(
+            Carrier.type.in_(types) & Carrier.status.in_(sorted(lifecycle.ACTIVE_STATUSES))
+        )
+    )
+    found = []
+    for carrier, rule, due_on in rosters.deadlines_of(rows, today):
+        if rule.name not in names or due_on > end or (due_on < today and not include_overdue):
+            continue
+        found.append(
+            Deadline(
+                rule=rule,
+                carrier=carrier,
+                due_on=due_on,
+                days_left=(due_on - today).days,
+                report_year=None,
+                warn_days=warn.get((carrier.type, carrier.level), default_warn),
+            )
+        )
     return found

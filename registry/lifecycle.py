@@ -467,7 +467,7 @@ DEADLINE_RULES: tuple[DeadlineRule, ...] = (
     ),
 )
 
-#: Alert kinds the scan manages; roster kinds (``postdoc_overstay``…) are left alone.
+#: Alert kinds of the deadline rules; the roster kinds are ``roster_rules.ROSTER_ALERT_KINDS``.
 SCAN_ALERT_KINDS: tuple[str, ...] = tuple(
     kind for rule in DEADLINE_RULES for kind in (rule.due_kind, rule.overdue_kind) if kind
 )

@@ -29,7 +29,7 @@ import re
 import peewee as pw
 from playhouse.migrate import SchemaMigrator, migrate
 
-from registry.db import database, is_postgres
+from registry.db import IdField, database, is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -436,6 +436,54 @@ def _ids_never_reused() -> None:
         )
 
 
+def _rosters() -> None:
+    """Carrier rosters (issue 12): the ``member`` table and the policies' ``roster_rules``.
+
+    Frozen here as they were at version 10, so that later model changes never change what
+    this step creates.
+    """
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    class Base(pw.Model):
+        id = IdField()
+        created_at = pw.DateTimeField()
+        updated_at = pw.DateTimeField()
+
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class Organization(Base):
+        pass
+
+    class Carrier(Base):
+        pass
+
+    class Member(Base):
+        carrier = pw.ForeignKeyField(Carrier, on_delete="CASCADE", index=True)
+        role = pw.CharField(max_length=30, index=True)
+        name = pw.CharField(max_length=200, null=True)
+        organization = pw.ForeignKeyField(Organization, on_delete="RESTRICT", null=True, index=True)
+        institution = pw.CharField(max_length=200, null=True)
+        title = pw.CharField(max_length=100, null=True)
+        topic = pw.CharField(max_length=300, null=True)
+        size = pw.IntegerField(null=True)
+        started_on = pw.DateField(null=True)
+        planned_end_on = pw.DateField(null=True)
+        ended_on = pw.DateField(null=True)
+        outcome = pw.CharField(max_length=20, null=True)
+        extended = pw.BooleanField(default=False)
+        erased_at = pw.DateTimeField(null=True)
+        version = pw.IntegerField(default=1)
+
+    database.create_tables([Member], safe=True)
+    present = {column.name for column in database.get_columns("evaluation_policy")}
+    if "roster_rules" not in present:
+        migrator = SchemaMigrator.from_database(database.obj)
+        migrate(migrator.add_column("evaluation_policy", "roster_rules", pw.TextField(null=True)))
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -449,4 +497,5 @@ MIGRATIONS = [
     (3, "targets; annual report review columns", _targets_and_report_review, True),
     (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
     (6, "ids never reused: AUTOINCREMENT on every SQLite table", _ids_never_reused),
+    (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry import audit
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
-from registry.models import Carrier, CarrierPartner, Organization, Principal, Webhook
+from registry.models import Carrier, CarrierPartner, Member, Organization, Principal, Webhook
 
 FIELDS = ("name", "uscc", "uscc_override", "kind", "town", "address", "contact")
 
@@ -96,7 +96,12 @@ def _references(org_id: int) -> list[str]:
     partnered = CarrierPartner.select(CarrierPartner.carrier).where(
         CarrierPartner.organization == org_id
     )
-    for what, query in (("hosts", hosted), ("partners", partnered)):
+    resident = Member.select(Member.carrier).where(Member.organization == org_id)
+    for what, query in (
+        ("hosts", hosted),
+        ("partners", partnered),
+        ("has as a resident enterprise", resident),
+    ):
         ids = sorted({row[0] for row in query.tuples()})
         if ids:
             found.append(f"carrier(s) it {what}: {_listed(ids)}")

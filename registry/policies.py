@@ -9,7 +9,14 @@ from registry import audit, state
 from registry.db import locked, utcnow, write_transaction
 from registry.models import EvaluationPolicy
 
-EDITABLE_FIELDS = ("annual_assessment", "term_years", "report_due", "warn_days", "note")
+EDITABLE_FIELDS = (
+    "annual_assessment",
+    "term_years",
+    "report_due",
+    "warn_days",
+    "note",
+    "roster_rules",
+)
 
 
 def as_dict(policy: EvaluationPolicy) -> dict[str, Any]:

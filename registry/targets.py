@@ -2,7 +2,11 @@
 
 ``carrier_count`` counts the carriers matching the target's filter as they stand now;
 ``report_sum`` sums one annual-report metric over the counted (submitted or accepted) reports
-of a year, of the carriers matching the filter.
+of a year, of the carriers matching the filter; ``roster_count`` counts the roster entries
+(issue 12) of the carriers matching the filter: of the filter's ``role``, on the roster today
+when ``active`` is true, started in ``year`` when one is given (trainee cohorts count their
+``size``). A ``carrier_count`` filter with a ``role`` counts the carriers having such an entry
+(on the roster today when ``active`` is true).
 
 Progress state: ``achieved`` once current ≥ target (whatever the date); otherwise ``missed``
 after the deadline; before it, ``on_track`` when current is at least the linear pace —
@@ -16,10 +20,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from registry import audit, carriers, clock, lifecycle
+import peewee as pw
+
+from registry import audit, carriers, clock, lifecycle, rosters
 from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
-from registry.models import AnnualReport, Carrier, Target
+from registry.models import AnnualReport, Carrier, Member, Target
 from registry.vocabulary import REPORT_METRICS
 
 FIELDS = (
@@ -33,7 +39,19 @@ FIELDS = (
     "starts_on",
     "note",
 )
-FILTER_KEYS = ("type", "level", "level_min", "status", "tag", "accredited_from", "accredited_to")
+FILTER_KEYS = (
+    "type",
+    "level",
+    "level_min",
+    "status",
+    "tag",
+    "accredited_from",
+    "accredited_to",
+    "role",
+    "active",
+)
+#: Filter keys about roster entries (issue 12), not about the carrier itself.
+ROSTER_FILTER_KEYS = ("role", "active")
 FILTER_DATES = ("accredited_from", "accredited_to")
 
 
@@ -86,8 +104,20 @@ def progress(
 def current_value(target: Target) -> float:
     """The live figure a target measures (one query)."""
     wanted = filter_of(target)
+    today = clock.today()
     if target.metric == "carrier_count":
-        return carriers.filter_carriers(Carrier.select(), wanted).count()
+        query = carriers.filter_carriers(Carrier.select(), wanted)
+        if any(wanted.get(key) is not None for key in ROSTER_FILTER_KEYS):
+            having = Member.select(Member.carrier).where(rosters.counted(wanted, None, today))
+            query = query.where(Carrier.id.in_(having))
+        return query.count()
+    if target.metric == "roster_count":
+        query = (
+            Member.select(pw.fn.SUM(pw.fn.COALESCE(Member.size, 1)))
+            .join(Carrier)
+            .where(rosters.counted(wanted, target.year, today))
+        )
+        return carriers.filter_carriers(query, wanted).scalar() or 0
     query = (
         AnnualReport.select(AnnualReport.metrics)
         .join(Carrier)
@@ -123,7 +153,13 @@ def check(values: dict) -> dict[str, list[str]]:
         for name in ("report_metric", "year"):
             if values.get(name) is not None:
                 errors[name] = [f"A carrier_count target takes no {name}."]
+    elif values["metric"] == "roster_count":
+        if values.get("report_metric") is not None:
+            errors["report_metric"] = ["A roster_count target takes no report_metric."]
     else:
+        roster_keys = [key for key in ROSTER_FILTER_KEYS if wanted.get(key) is not None]
+        if roster_keys:
+            errors["filter"] = [f"A report_sum target takes no {', '.join(roster_keys)}."]
         for name in ("report_metric", "year"):
             if values.get(name) is None:
                 errors[name] = [f"A report_sum target needs a {name}."]

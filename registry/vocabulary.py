@@ -129,6 +129,7 @@ ALL_REPORT_METRICS: list[str] = sorted({key for keys in REPORT_METRICS.values() 
 TARGET_METRICS: dict[str, str] = {
     "carrier_count": "载体数量",
     "report_sum": "年报指标合计",
+    "roster_count": "名册人数",
 }
 TARGET_STATES: dict[str, str] = {
     "achieved": "已完成",
@@ -193,6 +194,9 @@ EVENT_TYPES: dict[str, str] = {
     "alert.opened": "新增预警",
     "alert.resolved": "预警解除",
     "report.submitted": "提交年度报告",
+    "member.created": "新增名册人员",
+    "member.updated": "名册人员变更",
+    "member.erased": "名册个人信息删除",
     "registration.submitted": "登记申请",
     "registration.reviewed": "登记审核",
     "digest.weekly": "每周摘要",

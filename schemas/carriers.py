@@ -18,6 +18,7 @@ from schemas.common import (
     sort_field,
     validate_town,
 )
+from schemas.members import RosterMetricsSchema
 
 TAG = validate.Length(min=1, max=60)
 #: Carrier fields a list may be sorted by (declared with their columns in the directory).
@@ -97,6 +98,11 @@ class CarrierSchema(ResourceSchema):
         },
     )
     open_alert_count = fields.Integer(dump_only=True)
+    roster_metrics = fields.Nested(
+        RosterMetricsSchema,
+        dump_only=True,
+        metadata={"description": "Live counts from the carrier's roster (public)."},
+    )
     as_of = fields.Date(
         dump_only=True,
         metadata={

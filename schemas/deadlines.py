@@ -6,10 +6,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.lifecycle import DEADLINE_RULES
+from registry.roster_rules import ROSTER_RULES
 from schemas.alerts import AlertCarrierSchema
 from schemas.common import MAX_ID, ListArgsSchema, Timestamp, one_of
 
-DEADLINE_KINDS = [rule.name for rule in DEADLINE_RULES]
+DEADLINE_KINDS = [rule.name for rule in (*DEADLINE_RULES, *ROSTER_RULES)]
 MAX_WITHIN = 3660
 
 

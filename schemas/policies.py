@@ -22,6 +22,37 @@ def strictly_descending(value: list[int]) -> None:
         raise ma.ValidationError("Warning days must be strictly descending, e.g. [90, 30, 7].")
 
 
+class RosterRulesSchema(ma.Schema):
+    """The roster rules of a policy (issue 12); a key left out takes its default."""
+
+    postdoc_stay_years = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=10),
+        metadata={"description": "A postdoc's planned stay from 进站, in years (default 2)."},
+    )
+    postdoc_extension_years = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=10),
+        metadata={"description": "The one extension allowed, at most this many years (default 1)."},
+    )
+    recruit_within_years = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=20),
+        metadata={
+            "description": "A postdoctoral station recruits its first postdoc within this many "
+            "years of accreditation, or `no_postdoc_recruited` opens (default 2)."
+        },
+    )
+    incubation_years = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=20),
+        metadata={
+            "description": "Longest stay of a resident enterprise in a park or maker space "
+            "before `incubation_overdue` opens (default 3)."
+        },
+    )
+
+
 class EvaluationPolicySchema(ResourceSchema):
     """How carriers of one type × level are evaluated and report (SPEC §3.1)."""
 
@@ -60,6 +91,14 @@ class EvaluationPolicySchema(ResourceSchema):
         allow_none=True,
         validate=validate.Length(max=2000),
         metadata={"description": "The rule this policy follows (source, or why chosen)."},
+    )
+    roster_rules = fields.Nested(
+        RosterRulesSchema,
+        allow_none=True,
+        metadata={
+            "description": "Roster rules (postdoc stay, recruitment, incubation periods); null "
+            "or a key left out means the default. Left as it is when not sent."
+        },
     )
 
 

@@ -15,6 +15,7 @@ from schemas.common import (
     one_of,
     sort_field,
 )
+from schemas.members import RosterMismatchSchema
 
 YEAR = validate.Range(min=1900, max=2999)
 
@@ -70,6 +71,15 @@ class AnnualReportSchema(ResourceSchema):
     )
     reviewed_at = Timestamp(
         dump_only=True, allow_none=True, metadata={"description": "When it was reviewed."}
+    )
+    roster_mismatches = fields.List(
+        fields.Nested(RosterMismatchSchema),
+        dump_only=True,
+        metadata={
+            "description": "On GET /annual-reports/{id} and the review answer: the report's "
+            "figures that disagree with the carrier's roster (empty when they agree or the "
+            "roster answers none of its metrics), for the reviewer."
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from registry.roster_rules import ROLE_TYPES
 from registry.vocabulary import (
     ALL_REPORT_METRICS,
     CARRIER_STATUSES,
@@ -40,6 +41,16 @@ class TargetFilterSchema(ma.Schema):
     tag = fields.String(validate=TAG, metadata={"description": "Carriers with this tag."})
     accredited_from = fields.Date(metadata={"description": "accredited_on on or after."})
     accredited_to = fields.Date(metadata={"description": "accredited_on on or before."})
+    role = fields.String(
+        validate=one_of(ROLE_TYPES, "roster role"),
+        metadata={
+            "description": "Roster role: roster_count counts entries of it; carrier_count "
+            "counts carriers having one. Not for report_sum."
+        },
+    )
+    active = fields.Boolean(
+        metadata={"description": "With role or roster_count: only entries on the roster today."}
+    )
 
 
 class TargetProgressSchema(ma.Schema):
@@ -72,7 +83,9 @@ class TargetSchema(ResourceSchema):
         metadata={
             "description": "carrier_count: carriers matching `filter` now; report_sum: the sum "
             "of `report_metric` over the submitted or accepted reports of `year` of the "
-            "carriers matching `filter`."
+            "carriers matching `filter`; roster_count: roster entries (a trainee cohort counts "
+            "its size) of the carriers matching `filter`, of `filter.role`, on the roster today "
+            "when `filter.active`, started in `year` when given."
         },
     )
     filter = fields.Nested(
@@ -89,7 +102,10 @@ class TargetSchema(ResourceSchema):
         allow_none=True,
         strict=True,
         validate=YEAR,
-        metadata={"description": "report_sum only: the year of the reports summed."},
+        metadata={
+            "description": "report_sum: the year of the reports summed (required); "
+            "roster_count: count only entries started that year (optional)."
+        },
     )
     target_value = Amount(
         required=True,

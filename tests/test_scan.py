@@ -325,7 +325,7 @@ def test_closed_carriers_lose_their_alerts(carrier_factory, accredit, scan_on, i
     assert unresolved(in_db, carrier["id"]) == set()
 
 
-def test_roster_alerts_are_left_alone(carrier_factory, scan_on, in_db):
+def test_a_roster_alert_whose_condition_is_gone_is_resolved(carrier_factory, scan_on, in_db):
     carrier = carrier_factory()
     with in_db():
         Alert.create(
@@ -336,7 +336,7 @@ def test_roster_alerts_are_left_alone(carrier_factory, scan_on, in_db):
             opened_on=D("2021-01-01"),
         )
     scan_on("2021-02-01")
-    assert alerts_of(in_db, carrier["id"])[0].status == "open"
+    assert alerts_of(in_db, carrier["id"])[0].status == "resolved"
 
 
 def test_batches_give_the_same_alerts(carrier_factory, accredit, scan_on, in_db):

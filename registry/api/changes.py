@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from registry import access
+from registry import access, rosters
 from registry.api.common import LIST_HEADERS, error_responses, paginate
 from registry.models import Change
 from schemas.changes import ChangeQueryArgsSchema, ChangeSchema, HistoryArgsSchema
@@ -67,9 +67,9 @@ class Changes(MethodView):
     @error_responses(blp, 401, 403)
     def get(self, args):
         """List audit records, filtered by object, actor, action and time (bureau)"""
-        access.require_bureau()
+        who = access.require_bureau()
         rows, headers = paginate(filtered(Change.select(), args), args["page"], args["page_size"])
-        return [as_dict(row) for row in rows], 200, headers
+        return [rosters.audit_view(as_dict(row), who) for row in rows], 200, headers
 
 
 @blp.route("/carriers/<id:carrier_id>/history")
@@ -81,9 +81,11 @@ class CarrierHistory(MethodView):
         """List one carrier's audit records (whoever may read the carrier fully)
 
         Creation, edits (a registration's edits by its partner among them), milestones,
-        voids and the review, each with the carrier's state before and after.
+        voids and the review, each with the carrier's state before and after; roster entries
+        with their personal fields masked (`***`) for readers other than the bureau.
         """
         carrier = access.get_fully_readable_carrier(carrier_id)
         query = filtered(Change.select().where(Change.carrier_id == carrier.id), args)
         rows, headers = paginate(query, args["page"], args["page_size"])
-        return [as_dict(row) for row in rows], 200, headers
+        who = access.principal()
+        return [rosters.audit_view(as_dict(row), who) for row in rows], 200, headers

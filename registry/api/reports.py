@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, reports
+from registry import access, reports, rosters
 from registry.api.common import (
     LIST_HEADERS,
     check_if_match,
@@ -43,6 +43,13 @@ SORTS = {
     "carrier_id": AnnualReport.carrier,
     "status": AnnualReport.status,
 }
+
+
+def for_reviewer(report: AnnualReport) -> dict:
+    """A report with where its figures disagree with the carrier's roster."""
+    carrier = Carrier.get_by_id(report.carrier_id)
+    mismatches = rosters.mismatches(carrier, report.year, report.metrics or {})
+    return {**reports.as_dict(report), "roster_mismatches": mismatches}
 
 
 def get_report(report_id: int) -> AnnualReport:
@@ -120,7 +127,7 @@ class AnnualReportsById(MethodView):
     def get(self, report_id):
         """Get one annual report (with its ETag)"""
         report = get_report(report_id)
-        return read_with_etag(ETAG, report, lambda: reports.as_dict(report))
+        return read_with_etag(ETAG, report, lambda: for_reviewer(report))
 
     @blp.arguments(ReportResubmissionSchema)
     @blp.response(200, AnnualReportSchema)
@@ -154,4 +161,4 @@ class AnnualReportReview(MethodView):
         access.require(access.BUREAU_ADMIN)
         report = get_report(report_id)
         report = reports.review_report(report, data["status"], data.get("review_comment"))
-        return reports.as_dict(report), 200, {"ETag": etag_of(ETAG, report)}
+        return for_reviewer(report), 200, {"ETag": etag_of(ETAG, report)}

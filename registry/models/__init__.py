@@ -5,6 +5,7 @@ from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert, JobRun, SchedulerLock
 from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.rosters import Member
 from registry.models.targets import Target
 from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -28,6 +29,7 @@ ALL_MODELS = [
     Target,
     JobRun,
     SchedulerLock,
+    Member,
 ]
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Change",
     "EvaluationPolicy",
     "JobRun",
+    "Member",
     "Milestone",
     "Organization",
     "OutboxEvent",

@@ -20,6 +20,8 @@ class EvaluationPolicy(BaseModel):
     report_due = pw.CharField(max_length=5, null=True)
     warn_days = JSONField(default=lambda: [90, 30, 7])
     note = pw.TextField(null=True)
+    #: Roster rules (issue 12): stay, recruitment and incubation periods; null = defaults.
+    roster_rules = JSONField(null=True)
     version = pw.IntegerField(default=1)
 
     class Meta:
