@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
+from flask_smorest import Blueprint
 
-from registry.api.common import Api, IdConverter, problem, refuse_nul_characters
+from registry.api import jsonbody
+from registry.api.common import Api, IdConverter, problem
 
 
 def schema_name(schema) -> str:
@@ -97,7 +99,8 @@ def register_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
-    app.before_request(refuse_nul_characters)
+    jsonbody.install(app)
+    jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
 
