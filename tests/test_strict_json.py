@@ -155,3 +155,17 @@ def test_values_stored_before_the_strict_parse_still_give_valid_json(
         assert item["attributes"]["area"] is None
         assert item["attributes"]["size"] is None
         assert item["attributes"]["note"].startswith("x\ufffd")
+
+
+def test_every_body_method_documents_415_and_every_body_400_and_422(api):
+    spec = api.get("/api/v1/openapi.json").get_json()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method not in ("post", "put", "patch"):
+                continue
+            checked += 1
+            assert "415" in operation["responses"], (method, path)
+            if "requestBody" in operation:
+                assert {"400", "422"} <= set(operation["responses"]), (method, path)
+    assert checked > 10

@@ -99,6 +99,7 @@ def register_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
+    jsonbody.document_body_errors(api.spec)
     jsonbody.install(app)
     jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
     app.register_blueprint(health.bp)

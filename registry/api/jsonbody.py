@@ -17,6 +17,8 @@ then see, so the body is parsed exactly once.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from webargs import core
@@ -67,6 +69,20 @@ def parse_body():
     # Flask's own cache of get_json() (normal, silent): views calling it get this document.
     request._cached_json = (body, body)
     return None
+
+
+def document_body_errors(spec) -> None:
+    """Document what :func:`parse_body` answers on every operation it guards: 415 on each
+    method that takes a body, 400 and 422 on each operation that declares one."""
+    for operations in spec._paths.values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or method.upper() not in BODY_METHODS:
+                continue
+            codes = (400, 415, 422) if "requestBody" in operation else (415,)
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                name = HTTPStatus(code).name
+                responses.setdefault(str(code), spec.components.get_ref("response", name))
 
 
 def load_json(req, schema):
