@@ -23,6 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
+from urllib3.util.connection import create_connection
 
 SCHEMES = ("http", "https")
 
@@ -203,11 +204,17 @@ class _PeerCheck(_Watched):
             raise NewConnectionError(self, CONNECT_FAILED) from error
         if not addresses or not all(is_public_address(address) for address in addresses):
             raise NewConnectionError(self, CONNECT_FAILED)
-        self._dns_host = addresses[0]
-        sock = super()._new_conn()
-        if not is_public_address(sock.getpeername()[0]):
-            sock.close()
-            raise NewConnectionError(self, CONNECT_FAILED)
+        # The vetted address, not the name: ``self.host`` stays the name (TLS SNI, Host).
+        try:
+            sock = create_connection(
+                (addresses[0], self.port),
+                self.timeout,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except OSError as error:  # refused, unreachable, timed out: one message for all
+            raise NewConnectionError(self, CONNECT_FAILED) from error
+        _watch(sock)
         return sock
 
 

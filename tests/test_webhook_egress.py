@@ -210,3 +210,24 @@ def test_a_refused_connection_is_logged_with_the_one_message(quick, api, admin):
     hook = api.post(HOOKS, json={"url": "http://127.0.0.1:18256/hook"}, token=admin).get_json()
     entry = api.post(f"{HOOKS}/{hook['id']}/ping", token=admin).get_json()
     assert entry["attempts"][0]["error"] == egress.CONNECT_FAILED
+
+
+def test_the_guard_connects_to_the_vetted_address_under_the_host_name(monkeypatch):
+    """The socket goes to the address that was vetted, while the connection keeps the host
+    name (for TLS SNI and certificate checks, and the Host header)."""
+    from urllib3.exceptions import NewConnectionError
+    from webhook_support import PUBLIC_ADDRESS, FakeDNS
+
+    monkeypatch.setattr(socket, "getaddrinfo", FakeDNS())
+    opened = []
+
+    def fake_connect(address, *args, **kwargs):
+        opened.append(address)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(egress, "create_connection", fake_connect)
+    connection = egress._GuardedHTTPSConnection("hooks.example.com", 443)
+    with pytest.raises(NewConnectionError, match=egress.CONNECT_FAILED):
+        connection.connect()
+    assert opened == [(PUBLIC_ADDRESS, 443)]
+    assert connection.host == "hooks.example.com"
