@@ -157,13 +157,27 @@ def new_feed_key() -> str:
     return FEED_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def active_token_condition(now: dt.datetime | None = None):
+    """Tokens neither revoked nor expired at ``now``, as a query condition."""
+    now = now or utcnow()
+    return Token.revoked_at.is_null() & (Token.expires_at.is_null() | (Token.expires_at > now))
+
+
 def principal_for_feed_key(key: str) -> Principal | None:
-    """The principal whose calendar feed key this is, or None."""
+    """The principal whose calendar feed key this is, or None.
+
+    A key acts for its principal only while the principal still holds an active token: a
+    principal whose tokens were all revoked or expired is revoked, and so is its key."""
     digest = hash_token(key)
     found = Principal.get_or_none(Principal.feed_key_hash == digest)
     if found is None or not hmac.compare_digest(found.feed_key_hash, digest):
         return None
-    return found
+    holds_token = (
+        Token.select(Token.id)
+        .where((Token.principal == found.id) & active_token_condition())
+        .exists()
+    )
+    return found if holds_token else None
 
 
 def accepts_feed_key() -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import g, has_request_context
 
@@ -43,6 +44,9 @@ def record_change(
 ) -> Change:
     """Append one audit record (call inside the write's transaction).
 
+    Secrets are redacted from both snapshots here, before anything is stored
+    (:func:`redact_secrets`), so no reader of the trail ever sees them.
+
     ``actor`` defaults to the request's principal, and the token it used is recorded with
     it. ``carrier_id`` links a record about another object (an annual report, an alert…)
     to its carrier's history; carrier records link to themselves.
@@ -56,8 +60,8 @@ def record_change(
         action=action,
         object_type=object_type,
         object_id=object_id,
-        before=jsonable(before),
-        after=jsonable(after),
+        before=redact_secrets(jsonable(before)),
+        after=redact_secrets(jsonable(after)),
         request_id=current_request_id(),
         carrier_id=carrier_id,
     )
@@ -87,4 +91,69 @@ def jsonable(value: Any) -> Any:
         return [jsonable(item) for item in value]
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
+    return value
+
+
+# --- secrets never reach the trail -------------------------------------------------------
+
+REDACTED = "REDACTED"
+#: Snapshot fields that hold a secret itself (webhook signing and robot secrets, tokens,
+#: calendar feed keys, and their hashes).
+SECRET_FIELDS = frozenset(
+    {"secret", "robot_secret", "token", "token_hash", "feed_key", "feed_key_hash", "password"}
+)
+#: Query parameters that carry a credential in a URL: the chat robots' ``access_token``
+#: (DingTalk) and ``key`` (WeCom, and the calendar feed key), and the usual other names.
+SECRET_URL_PARAMETERS = frozenset(
+    {
+        "access_token",
+        "key",
+        "token",
+        "secret",
+        "sign",
+        "signature",
+        "api_key",
+        "apikey",
+        "sendkey",
+        "password",
+    }
+)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its credentials replaced by ``REDACTED``: the password of any user-info
+    and the value of every query parameter named in :data:`SECRET_URL_PARAMETERS`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return REDACTED  # not a URL we can take apart: keep none of it
+    netloc = parts.netloc
+    if password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name.lower() in SECRET_URL_PARAMETERS for name, _ in pairs):
+            query = urlencode(
+                [
+                    (name, REDACTED if name.lower() in SECRET_URL_PARAMETERS else value)
+                    for name, value in pairs
+                ]
+            )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_secrets(value: Any, name: str = "") -> Any:
+    """A snapshot with its secrets redacted, at any depth: fields named in
+    :data:`SECRET_FIELDS` (when set) and credentials inside URL fields (``url``, ``…_url``)."""
+    if isinstance(value, dict):
+        return {key: redact_secrets(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(item, name) for item in value]
+    if name.lower() in SECRET_FIELDS and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str) and (name == "url" or name.endswith("_url")):
+        return redact_url(value)
     return value

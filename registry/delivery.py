@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import requests
 from flask import current_app
 
-from registry import audit, chat, egress, webhooks
+from registry import audit, chat, egress, jsontext, webhooks
 from registry.db import claimable, locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
@@ -94,9 +94,17 @@ class Settings:
         return dt.timedelta(hours=self.disable_after_hours)
 
     @property
+    def attempt_seconds(self) -> float:
+        """The wall-clock limit of one attempt, from connecting to the last byte read: the
+        connect timeout plus the read timeout. Each timeout alone bounds one socket
+        operation; a receiver trickling its answer is cut off here."""
+        return self.connect_timeout + self.read_timeout
+
+    @property
     def lease(self) -> dt.timedelta:
-        """How long a claim holds: long enough for one call, short enough to recover soon."""
-        return dt.timedelta(seconds=2 * (self.connect_timeout + self.read_timeout) + 30)
+        """How long a claim holds: twice an attempt's limit and half a minute more, so an
+        attempt always ends (:attr:`attempt_seconds`) while its claim still holds."""
+        return dt.timedelta(seconds=2 * self.attempt_seconds + 30)
 
 
 def settings() -> Settings:
@@ -147,7 +155,8 @@ def build_request(
         document = event_payload(event, cfg.timezone)
     else:
         document = chat.message_body(event.type, event.data, cfg.levels)
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Valid JSON even for values stored before bodies were parsed strictly (NaN, surrogates).
+    body = jsontext.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -184,32 +193,31 @@ def post(
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    try:
-        # Checked on every attempt: the name may resolve elsewhere than at creation.
-        egress.check_target(webhook.url, cfg.allow_private)
-        url, body, headers = build_request(webhook, event, now, cfg)
-        response = http.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(cfg.connect_timeout, cfg.read_timeout),
-            allow_redirects=False,
-            stream=True,
-        )
-    except egress.TargetRefused as error:
-        return Outcome(False, None, elapsed(), f"Refused: {error}"[:ERROR_LIMIT])
-    except requests.Timeout as error:
-        return Outcome(False, None, elapsed(), f"Timeout: {error}"[:ERROR_LIMIT])
-    except requests.ConnectionError as error:
-        return Outcome(False, None, elapsed(), f"Connection error: {error}"[:ERROR_LIMIT])
-    except Exception as error:  # noqa: BLE001 - any failure to send is a failed attempt
-        return Outcome(False, None, elapsed(), f"{type(error).__name__}: {error}"[:ERROR_LIMIT])
-    try:
-        raw = response.raw.read(READ_LIMIT, decode_content=True) or b""
-    except Exception:  # noqa: BLE001 - the status decides; an unreadable answer is logged empty
-        raw = b""
-    finally:
-        response.close()
+    with egress.Deadline(cfg.attempt_seconds) as deadline:
+        try:
+            # Checked on every attempt: the name may resolve elsewhere than at creation.
+            egress.check_target(webhook.url, cfg.allow_private)
+            url, body, headers = build_request(webhook, event, now, cfg)
+            response = http.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=(cfg.connect_timeout, cfg.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except egress.TargetRefused as error:
+            return Outcome(False, None, elapsed(), f"Refused: {error}"[:ERROR_LIMIT])
+        except Exception as error:  # noqa: BLE001 - any failure to send is a failed attempt
+            return Outcome(False, None, elapsed(), _failure(error, deadline, cfg))
+        try:
+            raw = response.raw.read(READ_LIMIT, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - the status decides; an unreadable answer is logged empty
+            raw = b""
+        finally:
+            response.close()
+        if deadline.expired:
+            return Outcome(False, response.status_code, elapsed(), _failure(None, deadline, cfg))
     text = raw.decode("utf-8", errors="replace")
     outcome = Outcome(
         200 <= response.status_code < 300,
@@ -230,6 +238,21 @@ def post(
             outcome.success = False
             outcome.error = problem[:ERROR_LIMIT]
     return outcome
+
+
+def _failure(error: Exception | None, deadline: egress.Deadline, cfg: Settings) -> str:
+    """The logged text of a failed call: the same for every connection not made, so that the
+    log does not tell an open port from a closed one."""
+    if deadline.expired:
+        return (
+            f"Timeout: no complete answer within {cfg.attempt_seconds:g} s "
+            "(connect and read timeouts together)."
+        )
+    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.ReadTimeout):
+        return egress.CONNECT_FAILED
+    if isinstance(error, requests.Timeout):
+        return f"Timeout: no answer within {cfg.read_timeout:g} s."
+    return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
 
 
 # --- claims and records -----------------------------------------------------------------------

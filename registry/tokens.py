@@ -117,7 +117,11 @@ def add_token(
 
 
 def revoke_token(token: Token) -> Token:
-    """Revoke a token: kept for the record, never usable again (409 when already revoked)."""
+    """Revoke a token: kept for the record, never usable again (409 when already revoked).
+
+    The principal's calendar feed key dies with it: the key was made with one of the
+    principal's tokens, and a revoked token means that access ends (the audit record says
+    ``feed_key_revoked``). A principal whose other tokens live makes a new key."""
     with write_transaction():
         token = locked(
             Token.select(Token, Principal).join(Principal).where(Token.id == token.id)
@@ -129,7 +133,14 @@ def revoke_token(token: Token) -> Token:
         token.updated_at = token.revoked_at
         token.version += 1
         token.save()
-        audit.record_change("token", "token", token.id, before, token_as_dict(token))
+        after = token_as_dict(token)
+        if token.principal.feed_key_hash is not None:
+            Principal.update(feed_key_hash=None, updated_at=token.revoked_at).where(
+                Principal.id == token.principal.id
+            ).execute()
+            token.principal.feed_key_hash = None
+            after["feed_key_revoked"] = True
+        audit.record_change("token", "token", token.id, before, after)
     return token
 
 
@@ -141,6 +152,21 @@ def with_principal():
 def feed_key_state(principal: Principal) -> dict:
     """Whether the principal has a calendar feed key (never the key nor its hash)."""
     return {"principal_id": principal.id, "active": principal.feed_key_hash is not None}
+
+
+def feed_key_as_dict(principal: Principal) -> dict:
+    """A principal's calendar feed key as an admin lists it: whose it is, never the key."""
+    return {
+        **feed_key_state(principal),
+        "principal_name": principal.name,
+        "role": principal.role,
+        "organizations": sorted(principal.organization_ids or []),
+    }
+
+
+def principals_with_feed_keys():
+    """Principals holding a calendar feed key, by id."""
+    return Principal.select().where(Principal.feed_key_hash.is_null(False)).order_by(Principal.id)
 
 
 def issue_feed_key(principal: Principal) -> str:
@@ -163,7 +189,8 @@ def issue_feed_key(principal: Principal) -> str:
 
 
 def revoke_feed_key(principal: Principal) -> None:
-    """Remove the principal's calendar feed key: feeds using it answer 401 from now on."""
+    """Remove the principal's calendar feed key: feeds using it answer 401 from now on (the
+    principal's own request, or a bureau admin's)."""
     with write_transaction():
         before = feed_key_state(principal)
         principal.feed_key_hash = None

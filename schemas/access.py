@@ -103,3 +103,25 @@ class MeSchema(ma.Schema):
     organizations = fields.List(
         fields.Integer(), metadata={"description": "Organisations acted for."}
     )
+
+
+class FeedKeyEntrySchema(ma.Schema):
+    """A principal's calendar feed key as a bureau admin sees it: whose it is, never the key
+    nor its hash."""
+
+    principal_id = fields.Integer(metadata={"description": "The principal holding the key."})
+    principal_name = fields.String(metadata={"description": "The principal's name."})
+    role = fields.String(metadata={"description": "One of " + ", ".join(ROLES)})
+    organizations = fields.List(
+        fields.Integer(), metadata={"description": "Organisations acted for (operators, partners)."}
+    )
+    active = fields.Boolean(metadata={"description": "Always true: only live keys are listed."})
+
+
+class FeedKeyArgsSchema(ListArgsSchema):
+    """Filters of the feed key list."""
+
+    principal_id = Id(metadata={"description": "Only this principal's key."})
+    role = fields.String(
+        validate=one_of(ROLES, "role"), metadata={"description": "Only principals of this role."}
+    )

@@ -230,7 +230,8 @@ def test_success_after_retries_is_logged_attempt_by_attempt(
     assert [a["status_code"] for a in attempts] == [503, None, 202]
     assert [a["success"] for a in attempts] == [False, False, True]
     assert attempts[0]["error"] == "HTTP 503" and attempts[0]["response"] == "busy"
-    assert attempts[1]["error"].startswith("Timeout")
+    # A connect timeout reads like any connection not made (issue 9, defect 10).
+    assert attempts[1]["error"] == egress.CONNECT_FAILED
     assert attempts[2]["response"] == "accepted"
     assert all(isinstance(a["duration_ms"], int) for a in attempts)
     with in_db(app):
@@ -537,7 +538,7 @@ def test_a_failed_ping_is_not_retried_and_does_not_count_against_the_subscriptio
     requests_mock.post(RECEIVER, exc=requests.exceptions.ConnectionError("refused"))
     entry = api.post(f"{HOOKS}/{subscription['id']}/ping", token=admin).get_json()
     assert entry["status"] == "failed"
-    assert entry["attempts"][0]["error"].startswith("Connection error")
+    assert entry["attempts"][0]["error"] == egress.CONNECT_FAILED
     assert run(utcnow() + dt.timedelta(days=2))["sent"] == 0
     assert api.get(f"{HOOKS}/{subscription['id']}", token=admin).get_json()["failing_since"] is None
 
@@ -567,18 +568,21 @@ def test_a_name_that_now_resolves_to_a_private_address_is_not_called(
     assert entry["attempts"][0]["error"].startswith("Refused")
 
 
-def test_the_connection_itself_refuses_a_non_public_peer():
+def test_the_connection_itself_never_connects_to_a_non_public_peer():
     """The last line of defence: even when a name passed the check and then resolved to an
-    internal address (DNS rebinding), the socket connected is checked. A real listener on
-    loopback, no mock."""
+    internal address (DNS rebinding), the connection resolves and vets the address itself and
+    never opens a socket to it. A real listener on loopback, no mock."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
+    listener.settimeout(0)
     port = listener.getsockname()[1]
     try:
         with egress.session(allow_private=False) as http:
-            with pytest.raises(requests.ConnectionError, match="non-public address 127.0.0.1"):
+            with pytest.raises(requests.ConnectionError, match=egress.CONNECT_FAILED):
                 http.post(f"http://127.0.0.1:{port}/hook", data=b"{}", timeout=(2, 2))
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no TCP handshake ever reached the internal port
     finally:
         listener.close()
 

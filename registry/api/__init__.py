@@ -11,9 +11,11 @@ import time
 import peewee as pw
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, request
+from flask_smorest import Blueprint
 
 from registry import db
-from registry.api.common import Api, IdConverter, problem, refuse_nul_characters
+from registry.api import jsonbody
+from registry.api.common import Api, IdConverter, problem
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,9 @@ def register_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
-    app.before_request(refuse_nul_characters)
+    jsonbody.document_body_errors(api.spec)
+    jsonbody.install(app)
+    jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
 

@@ -80,36 +80,6 @@ def _flatten(messages) -> tuple[dict, str | None]:
     return errors, detail
 
 
-def _nul_paths(value, path: str = "") -> list[str]:
-    """Where a NUL character hides in a parsed JSON document (keys and string values)."""
-    if isinstance(value, str):
-        return [path or "_body"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            found += [name] if "\x00" in str(key) else _nul_paths(item, name)
-        return found
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in _nul_paths(item, f"{path}.{index}")]
-    return []
-
-
-def refuse_nul_characters():
-    """422 for a NUL character anywhere in the query or JSON body.
-
-    PostgreSQL text cannot hold NUL, so such input would otherwise fail deep in a write; no
-    field of this API has a use for it.
-    """
-    paths = [name for name, value in request.args.items(multi=True) if "\x00" in value]
-    if request.is_json:
-        paths += _nul_paths(request.get_json(silent=True))
-    if paths:
-        message = "Text may not contain the NUL character (U+0000)."
-        return problem(422, "The request has invalid fields.", {path: [message] for path in paths})
-    return None
-
-
 class Api(SmorestApi):
     """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
 

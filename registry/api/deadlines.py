@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
@@ -16,7 +14,8 @@ from registry.api.common import (
     etag_protected,
     paginate_list,
 )
-from registry.models import Carrier, CarrierPartner, Principal
+from registry.api.tokens import FEED_ETAG, NO_STORE, feed_key_etag_row
+from registry.models import Carrier, CarrierPartner
 from schemas.deadlines import (
     CalendarArgsSchema,
     CarrierCalendarArgsSchema,
@@ -49,7 +48,6 @@ ICS_DOC = {
         }
     }
 }
-FEED_ETAG = "k"
 
 
 def scoped_carriers(args: dict):
@@ -129,11 +127,6 @@ class CarrierCalendarFeed(MethodView):
         return calendar_response(items, f"{carrier.name} 期限", f"carrier-{carrier.id}.ics")
 
 
-def feed_key_etag_row(who: Principal) -> SimpleNamespace:
-    """The feed key as a versioned object for ETags: the version is a piece of its hash."""
-    return SimpleNamespace(id=who.id, version=(who.feed_key_hash or "none")[:12])
-
-
 @blp.route("/me/feed-key")
 class FeedKey(MethodView):
     @blp.response(200, FeedKeyStatusSchema)
@@ -144,7 +137,7 @@ class FeedKey(MethodView):
         return (
             {"active": who.feed_key_hash is not None},
             200,
-            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who))},
+            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who)), **NO_STORE},
         )
 
     @blp.response(201, FeedKeySchema)
@@ -153,7 +146,10 @@ class FeedKey(MethodView):
         """Create your calendar feed key, replacing any previous one (shown once)
 
         Calendar clients cannot send headers: put the key in the feed URL's `key`
-        parameter. It reads only the calendar feeds, as you; only its hash is stored.
+        parameter. It reads only the calendar feeds, as you; only its hash is stored. It
+        dies when any of your tokens is revoked, when you hold no active token any more, or
+        when a bureau admin revokes it (`DELETE /feed-keys/{principal_id}`). The answer is
+        `Cache-Control: no-store`.
         """
         who = access.require_reader()
         key = tokens.issue_feed_key(who)
@@ -166,7 +162,7 @@ class FeedKey(MethodView):
                 "created_at": who.updated_at,
             },
             201,
-            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who))},
+            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who)), **NO_STORE},
         )
 
     @blp.response(204)

@@ -35,7 +35,10 @@ deadlines.
 * Annual report metrics are numbers ≥ 0 keyed by the metrics of the carrier's type (see the
   `metrics` field of AnnualReport); targets compute their progress on every read.
 * Calendar feeds (`…/calendar.ics`) also accept the caller's feed key in `?key=` (see
-  `/me/feed-key`), since calendar clients cannot send headers.
+  `/me/feed-key`), since calendar clients cannot send headers. A key dies with its
+  principal's tokens; bureau admins list and revoke keys under `/feed-keys`.
+* Bodies are JSON: 415 without `Content-Type: application/json`, 400 for malformed JSON,
+  422 for `NaN`/`Infinity`, lone surrogates, NUL characters or nesting deeper than 32.
 """
 
 PAGE = """<!DOCTYPE html>

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -15,9 +17,11 @@ from registry.api.common import (
     paginate,
     read_with_etag,
 )
-from registry.db import apply_sort, utcnow
+from registry.db import apply_sort
 from registry.models import Principal, Token
 from schemas.access import (
+    FeedKeyArgsSchema,
+    FeedKeyEntrySchema,
     MeSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
@@ -39,6 +43,19 @@ SORTS = {
 }
 #: The answer holding a new token must not be kept by a cache or a proxy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FEED_ETAG = "k"
+
+
+def feed_key_etag_row(who: Principal) -> SimpleNamespace:
+    """The feed key as a versioned object for ETags: the version is a piece of its hash."""
+    return SimpleNamespace(id=who.id, version=(who.feed_key_hash or "none")[:12])
+
+
+def get_feed_key_holder(principal_id: int) -> Principal:
+    who = Principal.get_or_none(Principal.id == principal_id)
+    if who is None or who.feed_key_hash is None:
+        abort(404, message=f"Principal {principal_id} has no calendar feed key.")
+    return who
 
 
 def get_token(token_id: int) -> Token:
@@ -62,10 +79,7 @@ class Tokens(MethodView):
         if "principal_id" in args:
             query = query.where(Token.principal == args["principal_id"])
         if "active" in args:
-            now = utcnow()
-            active = Token.revoked_at.is_null() & (
-                Token.expires_at.is_null() | (Token.expires_at > now)
-            )
+            active = access.active_token_condition()
             query = query.where(active if args["active"] else ~active)
         if "q" in args:
             query = query.where(Token.name.contains(args["q"]) | Principal.name.contains(args["q"]))
@@ -129,6 +143,59 @@ class TokensById(MethodView):
         row = get_token(token_id)
         check_if_match(ETAG, row)
         tokens.revoke_token(row)
+        return None
+
+
+@blp.route("/feed-keys")
+class FeedKeys(MethodView):
+    @blp.arguments(FeedKeyArgsSchema, location="query")
+    @blp.response(200, FeedKeyEntrySchema(many=True), headers=LIST_HEADERS)
+    @error_responses(blp, 401, 403)
+    def get(self, args):
+        """List the calendar feed keys of every principal (bureau admin; never the keys)
+
+        One entry per principal holding a key. Answers are `Cache-Control: no-store`.
+        """
+        access.require_admin()
+        query = tokens.principals_with_feed_keys()
+        if "principal_id" in args:
+            query = query.where(Principal.id == args["principal_id"])
+        if "role" in args:
+            query = query.where(Principal.role == args["role"])
+        if "q" in args:
+            query = query.where(Principal.name.contains(args["q"]))
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return [tokens.feed_key_as_dict(row) for row in rows], 200, {**headers, **NO_STORE}
+
+
+@blp.route("/feed-keys/<id:principal_id>")
+class FeedKeysById(MethodView):
+    @blp.response(200, FeedKeyEntrySchema)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, principal_id):
+        """Get one principal's calendar feed key entry (bureau admin; never the key)"""
+        access.require_admin()
+        who = get_feed_key_holder(principal_id)
+        return (
+            tokens.feed_key_as_dict(who),
+            200,
+            {"ETag": etag_of(FEED_ETAG, feed_key_etag_row(who)), **NO_STORE},
+        )
+
+    @blp.response(204)
+    @etag_protected(blp)
+    @error_responses(blp, 401, 403, 404)
+    def delete(self, principal_id):
+        """Revoke a principal's calendar feed key (bureau admin; If-Match, `*` accepted)
+
+        Feeds using the key answer 401 from now on; the principal may make a new one.
+        The ETag is the one of `GET /feed-keys/{principal_id}` and of that principal's
+        `GET /me/feed-key`.
+        """
+        access.require_admin()
+        who = get_feed_key_holder(principal_id)
+        check_if_match(FEED_ETAG, feed_key_etag_row(who))
+        tokens.revoke_feed_key(who)
         return None
 
 
