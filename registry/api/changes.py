@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from registry import access
+from registry import access, directory
 from registry.api.common import LIST_HEADERS, error_responses, paginate
 from registry.models import Change
 from schemas.changes import ChangeQueryArgsSchema, ChangeSchema, HistoryArgsSchema
@@ -83,7 +83,7 @@ class CarrierHistory(MethodView):
         Creation, edits (a registration's edits by its partner among them), milestones,
         voids and the review, each with the carrier's state before and after.
         """
-        carrier = access.get_fully_readable_carrier(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         query = filtered(Change.select().where(Change.carrier_id == carrier.id), args)
         rows, headers = paginate(query, args["page"], args["page_size"])
         return [as_dict(row) for row in rows], 200, headers
