@@ -294,16 +294,19 @@ def is_own_carrier(who: Principal | None, carrier: Carrier) -> bool:
     return own_carrier_ids_query(who).where(Carrier.id == carrier.id).exists()
 
 
-def carrier_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:
+def carrier_scope(
+    query: pw.ModelSelect, who: Principal | None, public: pw.Expression | None = None
+) -> pw.ModelSelect:
     """Restrict a carrier query to what the caller may see at all.
 
-    The bureau sees everything; everyone sees accredited carriers (public fields); operators
+    The bureau sees everything; everyone sees accredited carriers (public fields), or those
+    meeting ``public`` when given (registry.directory narrows it on a past day); operators
     and partners also see their own carriers. List totals come from the same query, so they
     always agree with what is shown.
     """
     if is_bureau(who):
         return query
-    public = Carrier.status.in_(list(PUBLIC_STATUSES))
+    public = Carrier.status.in_(list(PUBLIC_STATUSES)) if public is None else public
     if who is None:
         return query.where(public)
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))

@@ -138,10 +138,12 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
 # --- the current registry ----------------------------------------------------------------
 
 
-def visible(args: dict, skip=frozenset()) -> pw.ModelSelect:
-    """The carriers the caller may see, narrowed by the list filters (except ``skip``)."""
+def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -> pw.ModelSelect:
+    """The carriers the caller may see, narrowed by the list filters (except ``skip``); a
+    carrier not the caller's own is visible when it meets ``public`` (by default: its status
+    is public)."""
     check_fields(args, args.get("sort"))
-    query = access.carrier_scope(carriers.with_host(), access.principal())
+    query = access.carrier_scope(carriers.with_host(), access.principal(), public)
     return carriers.filter_carriers(query, args, skip=skip)
 
 
@@ -249,8 +251,13 @@ def sort_past(pasts: list[timeline.PastCarrier], keys: str | None) -> list:
 def as_of(args: dict) -> list[timeline.PastCarrier]:
     """The carriers the caller may see on the day ``args["as_of"]``, filtered and sorted on
     that day's state (see registry.timeline)."""
-    query = visible(args, skip=carriers.LIFECYCLE_FILTERS)
-    pasts = timeline.carriers_on(query, args["as_of"], args)
+    day = args["as_of"]
+    # Public today, and possibly public on that day (the replay decides exactly).
+    public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & timeline.may_have_status(
+        day, access.PUBLIC_STATUSES
+    )
+    query = visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
+    pasts = timeline.carriers_on(query, day, args)
     return sort_past(_public_on_the_day(pasts), args.get("sort"))
 
 

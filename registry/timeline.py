@@ -94,12 +94,7 @@ def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect
             | Carrier.id.in_(by_day.where(Milestone.level.in_(levels)))
         )
     if filters.get("status"):
-        status = filters["status"]
-        kinds = [kind for kind, entered in lifecycle.ENTERS.items() if status in entered]
-        query = query.where(
-            (Carrier.initial_status == status)
-            | Carrier.id.in_(by_day.where(Milestone.kind.in_(kinds)))
-        )
+        query = query.where(may_have_status(day, [filters["status"]]))
     if filters.get("accredited_from") or filters.get("accredited_to"):
         accredited = by_day.where(Milestone.kind == "accredited")
         if filters.get("accredited_from"):
@@ -108,6 +103,16 @@ def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect
             accredited = accredited.where(Milestone.occurred_on <= filters["accredited_to"])
         query = query.where(Carrier.id.in_(accredited))
     return query
+
+
+def may_have_status(day: dt.date, statuses) -> pw.Expression:
+    """A condition every carrier in one of ``statuses`` on ``day`` meets (necessary, not
+    sufficient): its initial status is one of them, or a milestone by then can lead to one."""
+    statuses = set(statuses)
+    kinds = [kind for kind, entered in lifecycle.ENTERS.items() if entered & statuses]
+    return Carrier.initial_status.in_(sorted(statuses)) | Carrier.id.in_(
+        _milestones_by(day).where(Milestone.kind.in_(kinds))
+    )
 
 
 def _levels(filters: dict) -> list[str] | None:
