@@ -7,9 +7,13 @@ fields), filters, sort and the point-in-time variant (``as_of``) are decided in 
 
 The API (``args`` are the list's query parameters as ``CarrierQueryArgsSchema`` loads them):
 
-* :func:`visible` ``(args, skip=())`` — SQL query of the carriers the caller may see at all,
-  narrowed by the list filters (except ``skip``);
-* :func:`sort` ``(query, keys)`` — ``query`` ordered by the ``sort`` parameter;
+* :func:`visible` ``(args, skip=(), public=None)`` — SQL query of the carriers the caller
+  may see at all, narrowed by the list filters (except ``skip``);
+* :func:`sort` ``(query, keys)`` / :func:`sort_past` ``(pasts, keys)`` — ordered by the
+  ``sort`` parameter, in SQL or on a past day's carriers;
+* :func:`check_fields` ``(args, sort_keys)`` — the 403 for hidden filters and sorts (every
+  function here that takes filters or sort keys calls it; a new reader of the list's
+  parameters, e.g. an export, gets it by calling :func:`visible` and :func:`sort`);
 * :func:`shown` ``(rows)`` — carriers as the caller may read them (API dicts: public fields
   only where it may not read a carrier fully);
 * :func:`as_of` ``(args)`` / :func:`shown_as_of` ``(pasts, day)`` — the same list on the
