@@ -1,8 +1,9 @@
 """Who may do what (SPEC §6): token checks and every authorisation decision.
 
 Views, exports and the calendar never decide on their own: they call :func:`require`,
-:func:`carrier_scope`, :func:`get_readable_carrier`, :func:`require_carrier_operator` and
-friends here.
+:func:`require_carrier_operator` and friends here, and read carriers through
+``registry.directory`` (which builds on :func:`carrier_scope`, :func:`full_read_scope` and
+:data:`PUBLIC_CARRIER_FIELDS`: which carriers, which fields, which filters and sorts).
 
 The rules, in the words of SPEC §6:
 
@@ -34,7 +35,7 @@ from flask_smorest import abort
 
 from registry import db
 from registry.db import utcnow
-from registry.models import Alert, AnnualReport, Carrier, CarrierPartner, Principal, Token
+from registry.models import Alert, AnnualReport, Carrier, Principal, Token
 
 BUREAU_ADMIN = "bureau_admin"
 BUREAU_VIEWER = "bureau_viewer"
@@ -296,23 +297,13 @@ def is_bureau(who: Principal | None) -> bool:
 # --- carriers ---------------------------------------------------------------------------
 
 
-def _linked_carrier_ids(orgs: Iterable[int]) -> pw.ModelSelect:
-    orgs = list(orgs) or [-1]
-    partnered = CarrierPartner.select(CarrierPartner.carrier).where(
-        CarrierPartner.organization.in_(orgs)
-    )
-    return Carrier.select(Carrier.id).where(
-        Carrier.host_organization.in_(orgs) | Carrier.id.in_(partnered)
-    )
-
-
 def own_carrier_ids_query(who: Principal) -> pw.ModelSelect:
     """Subquery of the carriers a non-bureau caller may read fully.
 
     An operator's own carriers are those hosted by, or partnered with, its organisations; a
     partner's are its own submissions: registrations linked to its organisations.
     """
-    query = _linked_carrier_ids(organisations_of(who))
+    query = Carrier.linked_to(organisations_of(who))
     if who.role == PARTNER:
         query = query.where(Carrier.submitted_by.is_null(False))
     elif who.role != OPERATOR:
@@ -327,16 +318,19 @@ def is_own_carrier(who: Principal | None, carrier: Carrier) -> bool:
     return own_carrier_ids_query(who).where(Carrier.id == carrier.id).exists()
 
 
-def carrier_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:
+def carrier_scope(
+    query: pw.ModelSelect, who: Principal | None, public: pw.Expression | None = None
+) -> pw.ModelSelect:
     """Restrict a carrier query to what the caller may see at all.
 
-    The bureau sees everything; everyone sees accredited carriers (public fields); operators
+    The bureau sees everything; everyone sees accredited carriers (public fields), or those
+    meeting ``public`` when given (registry.directory narrows it on a past day); operators
     and partners also see their own carriers. List totals come from the same query, so they
     always agree with what is shown.
     """
     if is_bureau(who):
         return query
-    public = Carrier.status.in_(list(PUBLIC_STATUSES))
+    public = Carrier.status.in_(list(PUBLIC_STATUSES)) if public is None else public
     if who is None:
         return query.where(public)
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))
@@ -349,19 +343,6 @@ def full_read_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSel
     if who is None:
         return query.where(Carrier.id == -1)
     return query.where(Carrier.id.in_(own_carrier_ids_query(who)))
-
-
-def readable_column(column: pw.Field, who: Principal | None):
-    """``column`` as the caller may filter or sort on it.
-
-    A non-public column reads as NULL on carriers the caller may not read fully, so that a
-    filter or a sort on it never reveals a hidden value (and never matches on one).
-    """
-    if is_bureau(who) or column.name in PUBLIC_CARRIER_FIELDS:
-        return column
-    # An expression, not a bare NULL: PostgreSQL refuses to ORDER BY a constant.
-    readable = Carrier.id < 0 if who is None else Carrier.id.in_(own_carrier_ids_query(who))
-    return pw.Case(None, [(readable, column)], None)
 
 
 def can_read_carrier_fully(who: Principal | None, carrier: Carrier) -> bool:
@@ -386,23 +367,14 @@ def public_view(item: dict) -> dict:
 
 
 def get_readable_carrier(carrier_id: int) -> tuple[Carrier, bool]:
-    """The carrier and whether it may be read fully; 404 when the caller may not see it at all
-    (revealing that a non-public carrier exists would leak)."""
+    """The carrier to be written and whether it may be read fully; 404 when the caller may not
+    see it at all (revealing that a non-public carrier exists would leak). Reads go through
+    ``registry.directory.find`` instead."""
     who = principal()
     carrier = carrier_scope(Carrier.select(), who).where(Carrier.id == carrier_id).first()
     if carrier is None:
         abort(404, message=f"No carrier {carrier_id}.")
     return carrier, can_read_carrier_fully(who, carrier)
-
-
-def get_fully_readable_carrier(carrier_id: int) -> Carrier:
-    """The carrier for a non-public read (its history, reports…): 401 anonymous, 404 when
-    hidden, 403 when only its public fields may be read."""
-    who = require_reader()
-    carrier, full = get_readable_carrier(carrier_id)
-    if not full:
-        abort(403, message=f"A {who.role} may read only the public fields of carrier {carrier_id}.")
-    return carrier
 
 
 def require_carrier_operator(carrier: Carrier) -> Principal:
@@ -469,20 +441,6 @@ def require_registration_editor(carrier: Carrier) -> Principal:
 def require_bureau_reader() -> Principal:
     """Bureau-only reads (targets): admins and viewers."""
     return require(BUREAU_ADMIN, BUREAU_VIEWER)
-
-
-def get_carrier_records(carrier_id: int) -> Carrier:
-    """A carrier whose non-public records (milestones, annual reports) the caller reads.
-
-    SPEC §6 "read everything else": the bureau, and operators and partners for their own
-    carriers. 401 when anonymous, 404 when the carrier is not visible at all, 403 when only its
-    public fields are.
-    """
-    who = require_reader()
-    carrier, full = get_readable_carrier(carrier_id)
-    if not full:
-        abort(403, message=f"A {who.role} may read only the public fields of carrier {carrier.id}.")
-    return carrier
 
 
 def may_submit_report(who: Principal | None, carrier: Carrier) -> bool:

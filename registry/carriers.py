@@ -154,11 +154,7 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
     if "town" in wanted:
         query = query.where(Carrier.town == wanted["town"])
     if "organization_id" in wanted:
-        org = wanted["organization_id"]
-        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
-            CarrierPartner.organization == org
-        )
-        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
+        query = query.where(Carrier.id.in_(Carrier.linked_to([wanted["organization_id"]])))
     if "tag" in wanted:
         tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == wanted["tag"])
         query = query.where(Carrier.id.in_(tagged))

@@ -1,83 +1,172 @@
 """The carriers this caller may see: the one read path of the registry.
 
-Every read of carriers — the list, one carrier, the stats, deadlines, exports, pages and
-rosters — goes through here, so that scope (which carriers), fields (which of their fields)
-and the point-in-time variant (``as_of``) are decided in one place:
+Every read of carriers — the list, one carrier, the stats, deadlines and calendar feeds,
+the history, milestones and annual reports of one carrier, and (to come) exports, rosters
+and pages — goes through here, so that scope (which carriers), fields (which of their
+fields), filters, sort and the point-in-time variant (``as_of``) are decided in one place.
 
-* :func:`visible` — the carriers the caller may see at all, narrowed by the list filters;
-* :func:`sort` — ordered by the list's sort keys, as the caller may sort on them;
-* :func:`shown` — carriers as the caller may read them (public fields only where it may not
-  read them fully);
-* :func:`page_as_of` / :func:`stats` — the same questions on a past day.
+The API (``args`` are the list's query parameters as ``CarrierQueryArgsSchema`` loads them):
+
+* :func:`visible` ``(args, skip=(), public=None)`` — SQL query of the carriers the caller
+  may see at all, narrowed by the list filters (except ``skip``);
+* :func:`sort` ``(query, keys)`` / :func:`sort_past` ``(pasts, keys)`` — ordered by the
+  ``sort`` parameter, in SQL or on a past day's carriers;
+* :func:`check_fields` ``(args, sort_keys)`` — the 403 for hidden filters and sorts (every
+  function here that takes filters or sort keys calls it; a new reader of the list's
+  parameters, e.g. an export, gets it by calling :func:`visible` and :func:`sort`);
+* :func:`shown` ``(rows)`` — carriers as the caller may read them (API dicts: public fields
+  only where it may not read a carrier fully);
+* :func:`as_of` ``(args)`` / :func:`shown_as_of` ``(pasts, day)`` — the same list on the
+  past day ``args["as_of"]`` (filtered and sorted in Python, see registry.timeline);
+* :func:`stats` ``(args)`` — ``{"total", "groups"}``, with or without ``as_of``;
+* :func:`find` ``(carrier_id)`` / :func:`find_as_of` ``(carrier_id, day)`` — one carrier (404
+  when the caller may not see it);
+* :func:`fully_readable` ``(carrier_id)`` — one carrier whose non-public records (history,
+  milestones, reports, deadlines) the caller reads: 401, 404 or 403 otherwise;
+* :func:`readable` ``(args)`` — SQL query of the carriers the caller may read fully, narrowed
+  by ``carrier_id``, ``organization_id`` and ``q`` (deadlines and calendar feeds).
+
+The rules (SPEC §6, README "Access"):
+
+* **Scope.** The bureau sees every carrier. Everyone sees the public directory: the carriers
+  whose status is public (``access.PUBLIC_STATUSES``, i.e. accredited). Operators and
+  partners also see their own carriers (``access.own_carrier_ids_query``). On a past day
+  (``as_of``) a carrier that is not the caller's own is shown only when it is in today's
+  public directory *and* its status on that day was public: an anonymous ``as_of`` never
+  shows a past ``rectifying``, ``applying``… state.
+* **Fields.** A carrier the caller may not read fully shows only
+  ``access.PUBLIC_CARRIER_FIELDS``; the hidden fields are everything else.
+* **Hidden filters and sorts are bureau-only.** Each filter and sort key names the fields it
+  reads (:data:`FILTER_FIELDS`, :data:`SORT_KEYS`); one that reads a hidden field
+  (:data:`HIDDEN_FILTERS`, :data:`HIDDEN_SORTS`) is refused with 403 naming the parameter
+  and the field for every caller but the bureau, with or without ``as_of``, on the list and
+  the stats alike. An operator or partner sees public carriers of others next to its own, so
+  a hidden-field filter would tell those apart; it reads its own dates through
+  ``/deadlines`` instead. So no answer a non-bureau caller can get depends on a hidden value.
+* **Sort.** ``level`` and ``status`` sort in vocabulary rank (national > provincial >
+  municipal > county first; statuses in the order of SPEC §2.3), other keys by value,
+  nulls last in both directions, then by id — in SQL and in the ``as_of`` list alike.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import peewee as pw
 
 from registry import access, carriers, timeline
 from registry.db import apply_sort
+from registry.errors import DomainError
 from registry.models import Carrier
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
-#: The sort keys of a carrier list, each mapped to its column.
+#: Values ranked by their vocabulary order, not their codes, when sorting and grouping.
+RANKS: dict[str, list[str]] = {"level": list(LEVELS), "status": list(CARRIER_STATUSES)}
+#: The sort keys of a carrier list (each the carrier field it sorts by).
+SORT_KEYS = (
+    "name",
+    "type",
+    "level",
+    "status",
+    "town",
+    "established_on",
+    "accredited_on",
+    "valid_until",
+    "next_evaluation_on",
+    "next_report_due_on",
+    "created_at",
+    "updated_at",
+)
+#: The filters of a carrier list, each with the carrier fields it reads.
+FILTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "type": ("type",),
+    "level": ("level",),
+    "level_min": ("level",),
+    "status": ("status",),
+    "town": ("town",),
+    "organization_id": ("host_organization_id", "partners"),
+    "tag": ("tags",),
+    "q": ("name",),
+    "accredited_from": ("accredited_on",),
+    "accredited_to": ("accredited_on",),
+    "evaluation_due_before": ("next_evaluation_on",),
+    "report_due_before": ("next_report_due_on",),
+}
+#: Fields the stats may group by.
+GROUP_KEYS = ("type", "level", "status", "town")
+#: Filters and sort keys that read a non-public field: the bureau's only.
+HIDDEN_FILTERS = frozenset(
+    name
+    for name, fields in FILTER_FIELDS.items()
+    if not set(fields) <= access.PUBLIC_CARRIER_FIELDS
+)
+HIDDEN_SORTS = frozenset(key for key in SORT_KEYS if key not in access.PUBLIC_CARRIER_FIELDS)
+#: Groups come in vocabulary order (types as listed, levels high to low), towns by name.
+GROUP_RANKS: dict[str, list[str]] = {**RANKS, "type": list(CARRIER_TYPES)}
+
+
+# --- what the caller may ask --------------------------------------------------------------
+
+
+def _sort_keys(keys: str | None) -> list[tuple[str, bool]]:
+    """``(field, descending)`` of each key of a ``sort`` parameter (by name by default)."""
+    return [(key.lstrip("-"), key.startswith("-")) for key in (keys or "name").split(",") if key]
+
+
+def check_fields(args: dict, sort_keys: str | None = None) -> None:
+    """Refuse (403, naming the parameter and the field) a filter or sort on a hidden field,
+    unless the caller is the bureau (see the module docstring for why)."""
+    if access.is_bureau(access.principal()):
+        return
+    errors: dict[str, list[str]] = {}
+    for name in sorted(HIDDEN_FILTERS):
+        if args.get(name) is not None:
+            hidden = ", ".join(FILTER_FIELDS[name])
+            errors[name] = [f"Filtering by {hidden} is for the bureau only: it is not public."]
+    hidden_sorts = [key for key, _ in _sort_keys(sort_keys) if key in HIDDEN_SORTS]
+    if hidden_sorts:
+        errors["sort"] = [
+            f"Sorting by {', '.join(hidden_sorts)} is for the bureau only: it is not public."
+        ]
+    if errors:
+        who = access.principal()
+        caller = f"A {who.role}" if who is not None else "A caller without a token"
+        fields = sorted(
+            {f for name in errors if name != "sort" for f in FILTER_FIELDS[name]}
+            | set(hidden_sorts)
+        )
+        raise DomainError(403, f"{caller} may not filter or sort by {', '.join(fields)}.", errors)
+
+
+# --- the current registry ----------------------------------------------------------------
+
+
+def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -> pw.ModelSelect:
+    """The carriers the caller may see, narrowed by the list filters (except ``skip``); a
+    carrier not the caller's own is visible when it meets ``public`` (by default: its status
+    is public)."""
+    check_fields(args, args.get("sort"))
+    query = access.carrier_scope(carriers.with_host(), access.principal(), public)
+    return carriers.filter_carriers(query, args, skip=skip)
+
+
+def _ranked(column: pw.Field, codes: list[str]) -> pw.Case:
+    """``column`` as its rank in ``codes`` (unknown codes last)."""
+    return pw.Case(column, [(code, rank) for rank, code in enumerate(codes)], len(codes))
+
+
+#: The SQL expression each sort key orders by.
 SORT_COLUMNS = {
-    name: getattr(Carrier, name)
-    for name in (
-        "name",
-        "type",
-        "level",
-        "status",
-        "town",
-        "established_on",
-        "accredited_on",
-        "valid_until",
-        "next_evaluation_on",
-        "next_report_due_on",
-        "created_at",
-        "updated_at",
-    )
+    key: _ranked(getattr(Carrier, key), RANKS[key]) if key in RANKS else getattr(Carrier, key)
+    for key in SORT_KEYS
 }
-#: Groups come in vocabulary order (levels high to low), towns by name.
-GROUP_ORDER = {
-    "type": lambda value: (list(CARRIER_TYPES).index(value), ""),
-    "level": lambda value: (LEVELS.index(value), ""),
-    "status": lambda value: (list(CARRIER_STATUSES).index(value), ""),
-    "town": lambda value: (0, value or ""),
-}
-#: Filters on dates that only a full reader of a carrier may see.
-DATE_FILTERS = {
-    "evaluation_due_before": Carrier.next_evaluation_on,
-    "report_due_before": Carrier.next_report_due_on,
-}
-
-
-def visible(args: dict, skip=frozenset()) -> pw.ModelSelect:
-    """The carriers the caller may see, narrowed by the list filters (except ``skip``).
-
-    Filters on non-public dates match only carriers the caller may read fully, so that the
-    public directory never reveals them (and its totals agree with what it shows).
-    """
-    who = access.principal()
-    query = access.carrier_scope(carriers.with_host(), who)
-    query = carriers.filter_carriers(query, args, skip=skip | DATE_FILTERS.keys())
-    for name, column in DATE_FILTERS.items():
-        if name in args and name not in skip and args[name] is not None:
-            query = query.where(access.readable_column(column, who) <= args[name])
-    return query
-
-
-def sort_columns() -> dict:
-    """The sort keys, each as the caller may sort on it (hidden values sort as null)."""
-    who = access.principal()
-    return {name: access.readable_column(column, who) for name, column in SORT_COLUMNS.items()}
 
 
 def sort(query: pw.ModelSelect, keys: str | None) -> pw.ModelSelect:
     """``query`` ordered by the list's ``sort`` parameter (by name by default)."""
-    return apply_sort(query, keys, sort_columns(), Carrier.name)
+    check_fields({}, keys)
+    return apply_sort(query, keys, SORT_COLUMNS, Carrier.name)
 
 
 def shown(rows: list[Carrier]) -> list[dict]:
@@ -87,11 +176,93 @@ def shown(rows: list[Carrier]) -> list[dict]:
     return [item if item["id"] in full else access.public_view(item) for item in items]
 
 
+def find(carrier_id: int) -> Carrier:
+    """One carrier the caller may see, with its host; 404 when it may not see it at all
+    (saying 403 would reveal that a non-public carrier exists)."""
+    query = access.carrier_scope(carriers.with_host(), access.principal())
+    carrier = query.where(Carrier.id == carrier_id).first()
+    if carrier is None:
+        raise DomainError(404, f"No carrier {carrier_id}.")
+    return carrier
+
+
+# --- fully readable carriers -------------------------------------------------------------
+
+
+def fully_readable(carrier_id: int) -> Carrier:
+    """A carrier whose non-public records (history, milestones, annual reports, deadlines)
+    the caller reads: 401 anonymous, 404 when it may not see the carrier at all, 403 when it
+    may read only its public fields."""
+    who = access.require_reader()
+    carrier = find(carrier_id)
+    if not access.can_read_carrier_fully(who, carrier):
+        raise DomainError(
+            403, f"A {who.role} may read only the public fields of carrier {carrier_id}."
+        )
+    return carrier
+
+
+def readable(args: dict) -> pw.ModelSelect:
+    """The carriers the caller may read fully (401 anonymous), narrowed by ``carrier_id``,
+    ``organization_id`` and ``q``: whose deadlines it reads."""
+    query = access.full_read_scope(Carrier.select(), access.require_reader())
+    if args.get("carrier_id") is not None:
+        query = query.where(Carrier.id == args["carrier_id"])
+    wanted = {key: args[key] for key in ("organization_id", "q") if key in args}
+    return carriers.filter_carriers(query, wanted)
+
+
+# --- a past day --------------------------------------------------------------------------
+
+
+def _public_on_the_day(pasts: list[timeline.PastCarrier]) -> list[timeline.PastCarrier]:
+    """Of carriers on a past day, those the caller may see on that day: its own, and the
+    others when their status on that day was public."""
+    who = access.principal()
+    if access.is_bureau(who):
+        return pasts
+    own = access.full_read_ids(who, pasts)
+    return [p for p in pasts if p.id in own or p.state.status in access.PUBLIC_STATUSES]
+
+
+def _sort_value(past: timeline.PastCarrier, key: str):
+    value = timeline.value_of(past, key)
+    if value is not None and key in RANKS:
+        return RANKS[key].index(value) if value in RANKS[key] else len(RANKS[key])
+    return value
+
+
+def sort_past(pasts: list[timeline.PastCarrier], keys: str | None) -> list:
+    """Carriers on a past day ordered as :func:`sort` orders the list (nulls last in both
+    directions, then by id)."""
+    check_fields({}, keys)
+    wanted = _sort_keys(keys)
+
+    def compare(a: timeline.PastCarrier, b: timeline.PastCarrier) -> int:
+        for key, descending in wanted:
+            x, y = _sort_value(a, key), _sort_value(b, key)
+            if x == y:
+                continue
+            if x is None or y is None:
+                return 1 if x is None else -1
+            order = -1 if x < y else 1
+            return -order if descending else order
+        return (a.id > b.id) - (a.id < b.id)
+
+    return sorted(pasts, key=functools.cmp_to_key(compare))
+
+
 def as_of(args: dict) -> list[timeline.PastCarrier]:
-    """The visible carriers as they stood on ``args["as_of"]``, filtered and sorted on that
-    day's state (see registry.timeline)."""
-    query = visible(args, skip=carriers.LIFECYCLE_FILTERS)
-    return timeline.carriers_on(query, args["as_of"], args, args.get("sort"))
+    """The carriers the caller may see on the day ``args["as_of"]``, filtered and sorted on
+    that day's state (see registry.timeline)."""
+    day = args["as_of"]
+    # Public today, and possibly public on that day (the replay decides exactly).
+    public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & timeline.may_have_status(
+        day, access.PUBLIC_STATUSES
+    )
+    query = visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
+    pasts = timeline.carriers_on(query, day, args)
+    return sort_past(_public_on_the_day(pasts), args.get("sort"))
 
 
 def shown_as_of(pasts: list[timeline.PastCarrier], day) -> list[dict]:
@@ -99,6 +270,25 @@ def shown_as_of(pasts: list[timeline.PastCarrier], day) -> list[dict]:
     by_id = {past.id: past for past in pasts}
     items = shown(carriers.load_many(list(by_id)))
     return [timeline.overlay(item, by_id[item["id"]], day) for item in items]
+
+
+def find_as_of(carrier_id: int, day) -> dict:
+    """One carrier as the caller may see it on ``day``; 404 when it may not see it on that
+    day (history not begun, or a status then that was not public — one answer for both)."""
+    carrier = find(carrier_id)
+    past = timeline.carrier_on(carrier.id, day)
+    if past is None or not _public_on_the_day([past]):
+        raise DomainError(404, f"No carrier {carrier_id} on {day}.")
+    return timeline.overlay(shown([carrier])[0], past, day)
+
+
+# --- counts ------------------------------------------------------------------------------
+
+
+def _group_order(key: str, value) -> tuple[int, str]:
+    if key in GROUP_RANKS:
+        return GROUP_RANKS[key].index(value), ""
+    return 0, value or ""
 
 
 def stats(args: dict) -> dict:
@@ -122,5 +312,5 @@ def stats(args: dict) -> dict:
             .dicts()
         )
         groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
-    groups.sort(key=lambda group: tuple(GROUP_ORDER[key](group[key]) for key in keys))
+    groups.sort(key=lambda group: tuple(_group_order(key, group[key]) for key in keys))
     return {"total": sum(group["count"] for group in groups), "groups": groups}

@@ -11,13 +11,13 @@ whose history had not begun (no milestone by then and registered after that day)
 
 A list costs a bounded number of queries whatever its size: candidates narrowed in SQL by
 conditions every match must meet, their milestones in one query, their reports in one, the
-policies in one; the replay, the exact filters, the sort and the page are done in Python.
+policies in one; the replay and the exact filters are done in Python. Who may see which
+carrier on that day, the sort and the page are registry.directory's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -94,12 +94,7 @@ def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect
             | Carrier.id.in_(by_day.where(Milestone.level.in_(levels)))
         )
     if filters.get("status"):
-        status = filters["status"]
-        kinds = [kind for kind, entered in lifecycle.ENTERS.items() if status in entered]
-        query = query.where(
-            (Carrier.initial_status == status)
-            | Carrier.id.in_(by_day.where(Milestone.kind.in_(kinds)))
-        )
+        query = query.where(may_have_status(day, [filters["status"]]))
     if filters.get("accredited_from") or filters.get("accredited_to"):
         accredited = by_day.where(Milestone.kind == "accredited")
         if filters.get("accredited_from"):
@@ -108,6 +103,16 @@ def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect
             accredited = accredited.where(Milestone.occurred_on <= filters["accredited_to"])
         query = query.where(Carrier.id.in_(accredited))
     return query
+
+
+def may_have_status(day: dt.date, statuses) -> pw.Expression:
+    """A condition every carrier in one of ``statuses`` on ``day`` meets (necessary, not
+    sufficient): its initial status is one of them, or a milestone by then can lead to one."""
+    statuses = set(statuses)
+    kinds = [kind for kind, entered in lifecycle.ENTERS.items() if entered & statuses]
+    return Carrier.initial_status.in_(sorted(statuses)) | Carrier.id.in_(
+        _milestones_by(day).where(Milestone.kind.in_(kinds))
+    )
 
 
 def _levels(filters: dict) -> list[str] | None:
@@ -146,11 +151,9 @@ def matches(past: PastCarrier, filters: dict) -> bool:
     return True
 
 
-def carriers_on(
-    query: pw.ModelSelect, day: dt.date, filters: dict, sort: str | None = None
-) -> list[PastCarrier]:
+def carriers_on(query: pw.ModelSelect, day: dt.date, filters: dict) -> list[PastCarrier]:
     """The carriers of ``query`` as they were on ``day`` that meet the lifecycle ``filters``,
-    sorted by ``sort`` (``field`` / ``-field``, comma-separated; by name by default)."""
+    by id (registry.directory sorts them as the list does)."""
     candidates = narrow(query, day, filters)
     rows = list(candidates.select(*ROW_COLUMNS).order_by(Carrier.id).namedtuples())
     if not rows:
@@ -179,7 +182,6 @@ def carriers_on(
         past = PastCarrier(row, replayed, dates)
         if matches(past, filters):
             found.append(past)
-    found.sort(key=functools.cmp_to_key(_comparator(sort)))
     return found
 
 
@@ -196,25 +198,6 @@ def value_of(past: PastCarrier, key: str):
     if key in DATE_FIELDS:
         return getattr(past.dates, key)
     return getattr(past.row, key)
-
-
-def _comparator(sort: str | None):
-    """Compare two carriers by the sort keys, nulls last in both directions, then by id
-    (the order the SQL list uses)."""
-    keys = [(key.lstrip("-"), key.startswith("-")) for key in (sort or "name").split(",") if key]
-
-    def compare(a: PastCarrier, b: PastCarrier) -> int:
-        for key, descending in keys:
-            x, y = value_of(a, key), value_of(b, key)
-            if x == y:
-                continue
-            if x is None or y is None:
-                return 1 if x is None else -1
-            order = -1 if x < y else 1
-            return -order if descending else order
-        return (a.id > b.id) - (a.id < b.id)
-
-    return compare
 
 
 def overlay(item: dict, past: PastCarrier, day: dt.date) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry.directory import SORT_COLUMNS
+from registry.directory import GROUP_KEYS, HIDDEN_SORTS, SORT_KEYS
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, PARTNER_ROLES
 from schemas.common import (
     MAX_ID,
@@ -21,8 +21,25 @@ from schemas.common import (
 from schemas.members import RosterMetricsSchema
 
 TAG = validate.Length(min=1, max=60)
-#: Carrier fields a list may be sorted by (declared with their columns in the directory).
-CARRIER_SORTS = tuple(SORT_COLUMNS)
+#: Carrier fields a list may be sorted by (declared in the directory, with their rules).
+CARRIER_SORTS = SORT_KEYS
+#: Said of a filter or sort on a non-public field (registry.directory.HIDDEN_FILTERS).
+BUREAU_ONLY = (
+    " Bureau only: the field is not public, so anyone else gets a 403 naming it, "
+    "with or without `as_of`."
+)
+
+
+def carrier_sort_field() -> fields.String:
+    """The list's ``sort``, saying which keys rank and which are the bureau's only."""
+    field = sort_field(list(CARRIER_SORTS))
+    field.metadata["description"] += (
+        " `level` sorts national > provincial > municipal > county, `status` in the order "
+        "of the status vocabulary; nulls last either way, then by id. Sorting by "
+        + ", ".join(f"`{key}`" for key in sorted(HIDDEN_SORTS))
+        + " is for the bureau only (403 naming the field for anyone else)."
+    )
+    return field
 
 
 class PartnerSchema(ma.Schema):
@@ -129,7 +146,9 @@ AS_OF = {
     "description": "Answer as of this past date (YYYY-MM-DD, not in the future): status, "
     "level, accreditation and derived dates replayed from the milestones dated on or before "
     "it; lifecycle filters (level, level_min, status, accredited_from/to, *_due_before) and "
-    "sorts apply to that state. Carriers whose history had not begun are left out."
+    "sorts apply to that state. Carriers whose history had not begun are left out. Apart "
+    "from the bureau, a caller sees on that day its own carriers and, of today's public "
+    "directory, those whose status on that day was public (accredited)."
 }
 
 
@@ -175,12 +194,18 @@ class CarrierQueryArgsSchema(ListArgsSchema):
     )
     tag = fields.String(validate=TAG, metadata={"description": "Only carriers with this tag."})
     evaluation_due_before = fields.Date(
-        metadata={"description": "Carriers whose next evaluation falls on or before this date."}
+        metadata={
+            "description": "Carriers whose next evaluation (next_evaluation_on) falls on or "
+            "before this date." + BUREAU_ONLY
+        }
     )
     report_due_before = fields.Date(
-        metadata={"description": "Carriers whose next annual report is due on or before this date."}
+        metadata={
+            "description": "Carriers whose next annual report is due (next_report_due_on) on "
+            "or before this date." + BUREAU_ONLY
+        }
     )
-    sort = sort_field(list(CARRIER_SORTS))
+    sort = carrier_sort_field()
 
 
 class StatsArgsSchema(CarrierQueryArgsSchema):
@@ -188,16 +213,16 @@ class StatsArgsSchema(CarrierQueryArgsSchema):
 
     group_by = fields.String(
         load_default="type,level",
-        metadata={"description": "Comma-separated: any of type, level, status, town."},
+        metadata={"description": "Comma-separated: any of " + ", ".join(GROUP_KEYS) + "."},
     )
 
     @ma.validates("group_by")
     def check_group_by(self, value, **kwargs):
         keys = value.split(",")
-        bad = [key for key in keys if key not in ("type", "level", "status", "town")]
+        bad = [key for key in keys if key not in GROUP_KEYS]
         if bad or len(set(keys)) != len(keys):
             raise ma.ValidationError(
-                "Group by a comma-separated list of distinct type, level, status, town."
+                "Group by a comma-separated list of distinct " + ", ".join(GROUP_KEYS) + "."
             )
 
 

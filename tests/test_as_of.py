@@ -3,6 +3,8 @@ studios were provincial on 2018-12-31")."""
 
 import pytest
 
+from registry.vocabulary import LEVELS
+
 BASE = "/api/v1/carriers"
 
 
@@ -99,7 +101,8 @@ def test_as_of_sorts_by_the_state_of_that_day(api, admin, studios):
     ordered = names(api.get(f"{BASE}?as_of=2018-12-31&sort=-accredited_on,name", token=admin))
     assert ordered == ["丙工作室", "甲工作室", "园区", "丁工作室"]
     by_level = api.get(f"{BASE}?as_of=2018-12-31&sort=level,name", token=admin).get_json()
-    assert [item["level"] for item in by_level] == sorted(item["level"] for item in by_level)
+    levels = [item["level"] for item in by_level]
+    assert levels == sorted(levels, key=LEVELS.index)
 
 
 def test_as_of_with_descriptive_and_due_filters(api, admin, studios):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from registry.vocabulary import LEVELS
+
 BASE = "/api/v1/carriers"
 
 
@@ -275,7 +277,8 @@ def test_sort(api, admin, catalogue):
     ordered = [c["name"] for c in api.get(f"{BASE}?sort=-accredited_on", token=admin).get_json()]
     assert ordered[:3] == ["乙工作室", "甲工作室", "英才创业园"]
     by_level = [c["level"] for c in api.get(f"{BASE}?sort=level,name", token=admin).get_json()]
-    assert by_level == sorted(by_level)
+    # Rank order (national first), not alphabetical.
+    assert by_level == sorted(by_level, key=LEVELS.index)
 
 
 def test_pagination_headers(api, admin, catalogue):

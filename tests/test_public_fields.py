@@ -79,35 +79,38 @@ def test_public_view_is_exactly_the_public_fields(api, full_carrier):
 def test_non_public_dates_cannot_be_probed_by_filters(
     api, admin, full_carrier, make_token, org_factory
 ):
+    """Filters on hidden dates are the bureau's (issue 9): everyone else gets a 403 naming
+    the field, whatever the carriers hold, so no answer depends on a hidden date."""
     due = "evaluation_due_before=2027-01-01"
     assert api.get(f"{BASE}?{due}", token=admin).headers["X-Total-Count"] == "1"
     outsider = make_token("operator", [org_factory()["id"]])
     owner = make_token("operator", [full_carrier["host_organization_id"]])
-    for token in (None, outsider):
-        response = api.get(f"{BASE}?{due}", token=token)
-        assert response.headers["X-Total-Count"] == "0"
-        assert response.get_json() == []
-        stats = api.get(f"/api/v1/stats/carriers?group_by=type&{due}", token=token)
-        assert stats.get_json()["total"] == 0
-    assert api.get(f"{BASE}?{due}", token=owner).headers["X-Total-Count"] == "1"
-    for sort in ("next_evaluation_on", "-next_report_due_on"):
-        assert api.get(f"{BASE}?sort={sort}").status_code == 200
+    for token in (None, outsider, owner):
+        for url in (f"{BASE}?{due}", f"/api/v1/stats/carriers?group_by=type&{due}"):
+            response = api.get(url, token=token)
+            assert response.status_code == 403
+            assert response.get_json()["errors"] == {
+                "evaluation_due_before": [
+                    "Filtering by next_evaluation_on is for the bureau only: it is not public."
+                ]
+            }
+        for sort in ("next_evaluation_on", "-next_report_due_on"):
+            assert api.get(f"{BASE}?sort={sort}", token=token).status_code == 403
 
 
-def test_hidden_values_do_not_order_the_public_list(api, admin, carrier_factory, accredit):
-    """Sorting the public list by a non-public date falls back to the name order."""
-    made = []
+def test_hidden_values_order_only_the_bureau_list(api, admin, carrier_factory, accredit):
+    """The bureau sorts by a non-public date; the public may not (403, not a silent order)."""
     for name, due in (("乙", "2030-01-01"), ("甲", "2026-01-01"), ("丙", "2028-01-01")):
         carrier = carrier_factory(name=name)
         accredit(carrier["id"], "2024-01-10")
         url = f"{BASE}/{carrier['id']}"
         etag = api.get(url, token=admin).headers["ETag"]
         api.patch(url, json={"next_evaluation_on": due}, token=admin, headers={"If-Match": etag})
-        made.append(name)
     by_due = [c["name"] for c in api.get(f"{BASE}?sort=next_evaluation_on", token=admin).get_json()]
     assert by_due == ["甲", "丙", "乙"]
-    public = [c["name"] for c in api.get(f"{BASE}?sort=next_evaluation_on").get_json()]
-    assert public == [c["name"] for c in api.get(f"{BASE}?sort=created_at").get_json()]
+    refused = api.get(f"{BASE}?sort=next_evaluation_on")
+    assert refused.status_code == 403
+    assert "next_evaluation_on" in refused.get_json()["detail"]
 
 
 @pytest.fixture

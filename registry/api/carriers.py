@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from registry import access, carriers, directory, timeline
+from registry import access, carriers, directory
 from registry.api.common import (
     LIST_HEADERS,
     check_if_match,
@@ -49,7 +49,7 @@ def get_editable(carrier_id: int, fields=()) -> Carrier:
 class Carriers(MethodView):
     @blp.arguments(CarrierQueryArgsSchema, location="query")
     @blp.response(200, CarrierSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @error_responses(blp, 401, 403)
     def get(self, args):
         """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
         if "as_of" in args:
@@ -82,15 +82,12 @@ class CarriersById(MethodView):
         """Get one carrier (with its ETag), or its state as of a past date
 
         With `as_of` the answer has no ETag (it is not the editable representation) and is a
-        404 when the carrier's history had not begun on that date.
+        404 when the carrier's history had not begun on that date, or when it was not in the
+        public directory then and is not one of yours.
         """
-        carrier, _ = access.get_readable_carrier(carrier_id)
-        carrier = carriers.load(carrier.id)
         if "as_of" in args:
-            past = timeline.carrier_on(carrier.id, args["as_of"])
-            if past is None:
-                abort(404, message=f"Carrier {carrier.id} has no history on {args['as_of']}.")
-            return timeline.overlay(directory.shown([carrier])[0], past, args["as_of"])
+            return directory.find_as_of(carrier_id, args["as_of"])
+        carrier = directory.find(carrier_id)
         return read_with_etag(ETAG, carrier, lambda: directory.shown([carrier])[0])
 
     @blp.arguments(update_schema(CarrierSchema))
@@ -124,7 +121,7 @@ class CarriersById(MethodView):
 class CarrierStats(MethodView):
     @blp.arguments(StatsArgsSchema, location="query")
     @blp.response(200, StatsSchema)
-    @error_responses(blp, 401)
+    @error_responses(blp, 401, 403)
     def get(self, args):
         """Count carriers grouped by any of type, level, status, town (list filters and
         as_of apply)"""

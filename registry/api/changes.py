@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from registry import access, rosters
+from registry import access, directory, rosters
 from registry.api.common import LIST_HEADERS, error_responses, paginate
 from registry.models import Change
 from schemas.changes import ChangeQueryArgsSchema, ChangeSchema, HistoryArgsSchema
@@ -84,7 +84,7 @@ class CarrierHistory(MethodView):
         voids and the review, each with the carrier's state before and after; roster entries
         with their personal fields masked (`***`) for readers other than the bureau.
         """
-        carrier = access.get_fully_readable_carrier(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         query = filtered(Change.select().where(Change.carrier_id == carrier.id), args)
         rows, headers = paginate(query, args["page"], args["page_size"])
         who = access.principal()

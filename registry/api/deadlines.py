@@ -6,7 +6,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, clock, deadlines, ical, tokens
+from registry import access, clock, deadlines, directory, ical, tokens
 from registry.api.common import (
     check_if_match,
     error_responses,
@@ -15,7 +15,6 @@ from registry.api.common import (
     paginate_list,
 )
 from registry.api.tokens import FEED_ETAG, NO_STORE, feed_key_etag_row
-from registry.models import Carrier, CarrierPartner
 from schemas.deadlines import (
     CalendarArgsSchema,
     CarrierCalendarArgsSchema,
@@ -50,22 +49,6 @@ ICS_DOC = {
 }
 
 
-def scoped_carriers(args: dict):
-    """The carriers whose deadlines the caller may read, narrowed by the filters."""
-    query = access.full_read_scope(Carrier.select(), access.require_reader())
-    if "carrier_id" in args:
-        query = query.where(Carrier.id == args["carrier_id"])
-    if "organization_id" in args:
-        org = args["organization_id"]
-        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
-            CarrierPartner.organization == org
-        )
-        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
-    if "q" in args:
-        query = query.where(Carrier.name.contains(args["q"]))
-    return query
-
-
 def found(query, args: dict) -> list[deadlines.Deadline]:
     return deadlines.deadlines(
         query,
@@ -96,7 +79,7 @@ class Deadlines(MethodView):
     @error_responses(blp, 401)
     def get(self, args):
         """List upcoming deadlines of your carriers, soonest first"""
-        items = found(scoped_carriers(args), args)
+        items = found(directory.readable(args), args)
         page, headers = paginate_list(items, args["page"], args["page_size"])
         return [item.as_dict() for item in page], 200, headers
 
@@ -108,7 +91,7 @@ class CalendarFeed(MethodView):
     @error_responses(blp, 401)
     def get(self, args):
         """Deadlines of your carriers as an iCalendar feed (token or feed key)"""
-        items = found(scoped_carriers(args), args)
+        items = found(directory.readable(args), args)
         return calendar_response(items, "人才载体评估与报告期限", "deadlines.ics")
 
 
@@ -119,11 +102,8 @@ class CarrierCalendarFeed(MethodView):
     @error_responses(blp, 401, 403, 404)
     def get(self, args, carrier_id):
         """One carrier's deadlines as an iCalendar feed (token or feed key)"""
-        access.require_reader()
-        carrier, full = access.get_readable_carrier(carrier_id)
-        if not full:
-            abort(403, message=f"The deadlines of carrier {carrier_id} are not yours to read.")
-        items = found(scoped_carriers({"carrier_id": carrier.id}), args)
+        carrier = directory.fully_readable(carrier_id)
+        items = found(directory.readable({"carrier_id": carrier.id}), args)
         return calendar_response(items, f"{carrier.name} 期限", f"carrier-{carrier.id}.ics")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, clock, rosters
+from registry import access, clock, directory, rosters
 from registry.api.common import (
     LIST_HEADERS,
     check_if_match,
@@ -62,7 +62,7 @@ def listed(query, args):
 
 def get_member(carrier_id: int, member_id: int) -> Member:
     """An entry of a carrier whose roster the caller may read (401, 403, 404)."""
-    carrier = access.get_carrier_records(carrier_id)
+    carrier = directory.fully_readable(carrier_id)
     member = Member.get_or_none((Member.id == member_id) & (Member.carrier == carrier.id))
     if member is None:
         abort(404, message=f"Carrier {carrier_id} has no member {member_id}.")
@@ -80,7 +80,7 @@ class CarrierMembers(MethodView):
         Newest entries first by default. 403 for a caller that may read only the carrier's
         public fields: its counts are on the carrier (`roster_metrics`).
         """
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         return listed(Member.select().where(Member.carrier == carrier.id), args)
 
     @blp.arguments(MemberSchema)
@@ -95,7 +95,7 @@ class CarrierMembers(MethodView):
         postdoc's planned stay beyond the policy's. A postdoc's `planned_end_on` defaults
         to 进站 + the policy's stay (2 years). Emits `member.created` (no personal fields).
         """
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         access.require_carrier_operator(carrier)
         member = rosters.create_member(carrier, data)
         return (
@@ -182,5 +182,5 @@ class ReportPrefill(MethodView):
         graduated; trainees in the year's cohorts). Post them, completed, to
         /carriers/{id}/annual-reports. Whoever may read the carrier fully.
         """
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         return {"year": args["year"], "metrics": rosters.report_figures(carrier, args["year"])}

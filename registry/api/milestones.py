@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, carriers, milestones
+from registry import access, carriers, directory, milestones
 from registry.api.carriers import ETAG as CARRIER_ETAG
 from registry.api.common import LIST_HEADERS, error_responses, etag_of, paginate
 from registry.models import Carrier, Milestone
@@ -64,7 +64,7 @@ class Milestones(MethodView):
     @error_responses(blp, 401, 403, 404)
     def get(self, args, carrier_id):
         """List a carrier's milestones in date order, voided ones included"""
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         query = milestones.history(carrier.id)
         if "voided" in args:
             query = query.where(Milestone.voided == args["voided"])
@@ -96,7 +96,7 @@ class MilestonesById(MethodView):
     @error_responses(blp, 401, 403, 404)
     def get(self, carrier_id, milestone_id):
         """Get one milestone of a carrier"""
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         return milestones.as_dict(get_milestone(carrier.id, milestone_id))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from registry import access, reports, rosters
+from registry import access, directory, reports, rosters
 from registry.api.common import (
     LIST_HEADERS,
     check_if_match,
@@ -69,7 +69,7 @@ class CarrierReports(MethodView):
     @error_responses(blp, 401, 403, 404)
     def get(self, args, carrier_id):
         """List a carrier's annual reports, newest year first"""
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         query = AnnualReport.select().where(AnnualReport.carrier == carrier.id)
         if "status" in args:
             query = query.where(AnnualReport.status == args["status"])
@@ -87,7 +87,7 @@ class CarrierReports(MethodView):
         422 for a year before the carrier's first accreditation or in the future, or metrics
         that are not numbers ≥ 0 with keys of the carrier's type. Emits `report.submitted`.
         """
-        carrier = access.get_carrier_records(carrier_id)
+        carrier = directory.fully_readable(carrier_id)
         access.require_report_submitter(carrier)
         report = reports.submit_report(carrier, data)
         return (

@@ -68,6 +68,16 @@ class Carrier(BaseModel):
     reviewed_by = pw.CharField(max_length=200, null=True)
     version = pw.IntegerField(default=1)
 
+    @classmethod
+    def linked_to(cls, organization_ids) -> pw.ModelSelect:
+        """Ids of the carriers hosted by, or partnered with, one of ``organization_ids``
+        (a subquery: ``Carrier.id.in_(Carrier.linked_to(orgs))``)."""
+        orgs = list(organization_ids)
+        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+            CarrierPartner.organization.in_(orgs)
+        )
+        return cls.select(cls.id).where(cls.host_organization.in_(orgs) | cls.id.in_(partnered))
+
 
 class CarrierPartner(BaseModel):
     """A partner organisation of a carrier, with its role."""
