@@ -195,6 +195,7 @@ EVENT_TYPES: dict[str, str] = {
     "report.submitted": "提交年度报告",
     "registration.submitted": "登记申请",
     "registration.reviewed": "登记审核",
+    "registration.withdrawn": "撤回登记",
     "digest.weekly": "每周摘要",
     "webhook.ping": "测试消息",
     "webhook.disabled": "订阅停用",
