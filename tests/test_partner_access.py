@@ -432,3 +432,54 @@ def test_two_principals_with_one_name_are_told_apart(api, make_token):
     assert None not in ids.values()
     only = api.get(f"/api/v1/changes?actor_id={ids[made[0]['id']]}", token=first).get_json()
     assert [c["object_id"] for c in only] == [made[0]["id"]]
+
+
+# --- migration 7 ----------------------------------------------------------------------------
+
+
+def test_migration_7_upgrades_a_database_made_before_it(tmp_path):
+    """A database at version 6 gains the columns, and a partner's pending registration gets
+    its submitting organisation back: the first of the submitter's organisations it names,
+    host first."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from registry import create_app
+    from registry.models import Carrier, Change
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}", "TESTING": True})
+    with app.app_context(), db.database.connection_context():
+        db.upgrade()
+        db.SchemaVersion.delete().where(db.SchemaVersion.version == 7).execute()
+        migrator = SchemaMigrator.from_database(db.database.obj)
+        migrate(
+            migrator.drop_index("change", "change_actor_id"),
+            migrator.drop_column("change", "actor_id"),
+            migrator.drop_column("carrier", "submitted_by_organization"),
+            migrator.drop_column("carrier", "proposed_organizations"),
+        )
+        run = db.database.execute_sql
+        now = "'2024-01-01'"
+        run(
+            "INSERT INTO organization (id, created_at, updated_at, name, kind, uscc_override, "
+            f"version) VALUES (1, {now}, {now}, 'host', 'enterprise', 0, 1), "
+            f"(2, {now}, {now}, 'school', 'university', 0, 1)"
+        )
+        run(
+            "INSERT INTO principal (id, created_at, updated_at, name, role, organization_ids) "
+            f"VALUES (5, {now}, {now}, 'p', 'partner', '[2]')"
+        )
+        run(
+            "INSERT INTO carrier (id, created_at, updated_at, name, type, level, status, "
+            "host_organization_id, attributes, initial_status, initial_level, submitted_by, "
+            f"version) VALUES (9, {now}, {now}, 'base', 'joint_training_base', 'county', "
+            "'submitted', 1, '{}', 'submitted', 'county', 5, 1)"
+        )
+        run(
+            "INSERT INTO carrier_partner (created_at, updated_at, carrier_id, organization_id, "
+            f"role) VALUES ({now}, {now}, 9, 2, 'university')"
+        )
+        assert db.upgrade() == [7]
+        assert Carrier.get_by_id(9).submitted_by_organization == 2
+        assert "actor_id" in {c.name for c in db.database.get_columns("change")}
+        assert Change.select().count() == 0
+        assert db.upgrade() == []
