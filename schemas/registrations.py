@@ -152,7 +152,8 @@ class RegistrationSchema(CarrierSchema):
         by_code = bool(data.get("host_uscc"))
         if by_id and by_code:
             raise ma.ValidationError("Name the host once.", "host_uscc")
-        if not (by_id or by_code) and not partial:
+        named = "host_organization_id" in data or "host_uscc" in data
+        if not (by_id or by_code) and (named or not partial):
             raise ma.ValidationError(
                 "Name the host by host_organization_id or host_uscc.", "host_organization_id"
             )

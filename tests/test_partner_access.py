@@ -483,3 +483,20 @@ def test_migration_7_upgrades_a_database_made_before_it(tmp_path):
         assert "actor_id" in {c.name for c in db.database.get_columns("change")}
         assert Change.select().count() == 0
         assert db.upgrade() == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"host_organization_id": None}, {"host_uscc": ""}, {"host_name": "x"}, {"partners": []}],
+)
+def test_a_patch_cannot_unname_the_host(api, world, db_state, change):
+    created = submit(api, world)
+    before = db_state()
+    response = api.patch(
+        f"{REGS}/{created.get_json()['id']}",
+        json=change,
+        token=world["partner"],
+        headers={"If-Match": created.headers["ETag"]},
+    )
+    assert response.status_code == 422, response.get_json()
+    assert db_state() == before
