@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from fixtures import loader
-from registry import create_app, db, tokens
+from registry import create_app, db, schema, tokens
 from registry.models import Carrier, Milestone, Organization
 from registry.vocabulary import LEVELS
 
@@ -85,7 +85,7 @@ def run(size: int, url: str) -> None:
     with app.app_context(), db.database.connection_context():
         if url.startswith("postgres"):
             db.database.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        db.upgrade()
+        schema.upgrade()
         loader.load_policies()
         populate(size)
         _, token = tokens.create_principal_token(

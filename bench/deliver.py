@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests_mock
 
-from registry import audit, create_app, db
+from registry import audit, create_app, db, schema
 from registry.models import Webhook
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     with app.app_context(), db.database.connection_context():
         if db.is_postgres():
             db.database.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        db.upgrade()
+        schema.upgrade()
         for n in range(args.subscriptions):
             Webhook.create(
                 url=f"https://receiver{n}.example.com/hook",

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixtures import loader  # noqa: E402
 from jobs import scan  # noqa: E402
-from registry import clock, create_app, db, lifecycle  # noqa: E402
+from registry import clock, create_app, db, lifecycle, schema  # noqa: E402
 from registry.db import utcnow  # noqa: E402
 from registry.models import (  # noqa: E402
     Alert,
@@ -56,7 +56,7 @@ def fresh_app(url: str | None, folder: str, size: int):
     with app.app_context(), db.database.connection_context():
         if db.is_postgres():
             db.database.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        db.upgrade()
+        schema.upgrade()
         loader.load_policies()
     return app, url
 

@@ -9,7 +9,7 @@ from typing import Any
 from peewee import fn
 
 from registry import alerts, audit, clock
-from registry.db import database
+from registry.db import write_transaction
 from registry.models import Alert
 
 #: Alerts listed per part of the digest; the counts always cover them all.
@@ -32,7 +32,7 @@ def digest(day: dt.date) -> dict[str, Any]:
         (Alert.opened_on >= week_start) & (Alert.opened_on <= day)
     )
     open_query = alerts.with_carrier().where(Alert.status != "resolved")
-    with database.atomic():
+    with write_transaction():
         new = _part(new_query.order_by(Alert.opened_on.desc(), Alert.id.desc()))
         still_open = _part(open_query.order_by(Alert.due_on, Alert.id))
         audit.emit(

@@ -14,8 +14,9 @@ from flask import current_app
 
 from jobs.catalog import Job
 from registry import audit, clock
-from registry.db import SchemaVersion, utcnow
+from registry.db import utcnow
 from registry.models import JobRun
+from registry.schema import SchemaVersion
 
 log = logging.getLogger(__name__)
 

@@ -155,13 +155,10 @@ DEFAULT_WINDOW = lifecycle.warn_window(lifecycle.Policy().warn_days)
 
 @contextmanager
 def _batch_transaction() -> Iterator[None]:
-    if db.is_postgres():
-        with database.atomic():
+    with db.write_transaction():
+        if db.is_postgres():
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCAN_LOCK_KEY,))
-            yield
-    else:
-        with database.atomic(lock_type="IMMEDIATE"):
-            yield
+        yield
 
 
 def _expire_lapsed(rows: list, day: dt.date, result: ScanResult) -> list:

@@ -32,7 +32,7 @@ from flask import Flask
 
 from jobs import catalog, runs
 from registry import db
-from registry.db import database, utcnow
+from registry.db import database, utcnow, write_transaction
 from registry.models import SchedulerLock
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class LeaseLock:
         """Take the lease if it is free or expired, renew it if ours; True when held."""
         started = time.monotonic()
         now = utcnow()
-        with database.atomic():
+        with write_transaction():
             taken = (
                 SchedulerLock.update(
                     holder=self.holder,
@@ -78,7 +78,7 @@ class LeaseLock:
                 and not SchedulerLock.select().where(SchedulerLock.name == LOCK_NAME).exists()
             ):
                 try:
-                    with database.atomic():
+                    with write_transaction():
                         SchedulerLock.create(
                             name=LOCK_NAME,
                             holder=self.holder,

@@ -34,7 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=settings["LOG_LEVEL"].upper())
 
-    db.bind(settings["DATABASE_URL"])
+    db.bind(settings["DATABASE_URL"], settings["DB_BUSY_TIMEOUT_MS"])
     db.init_app(app)
 
     @app.before_request

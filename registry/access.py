@@ -32,6 +32,7 @@ import peewee as pw
 from flask import g, request
 from flask_smorest import abort
 
+from registry import db
 from registry.db import utcnow
 from registry.models import Alert, AnnualReport, Carrier, CarrierPartner, Principal, Token
 
@@ -84,7 +85,7 @@ TOKEN_PREFIX = "crt_"
 #: Bytes of randomness in a token (SPEC §4: random; the issue: at least 32 bytes).
 TOKEN_BYTES = 32
 #: ``last_used_at`` is bookkeeping, not an audited write: refreshed at most this often.
-LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 FEED_KEY_PREFIX = "crf_"
 #: The query parameter carrying a calendar feed key (calendar clients cannot send headers).
 FEED_KEY_PARAMETER = "key"
@@ -138,9 +139,16 @@ def principal_for_token(token: str) -> tuple[Principal, Token] | None:
 
 
 def _touch(token: Token) -> None:
+    """Refresh ``last_used_at`` at most once per :data:`LAST_USED_RESOLUTION` per token, best
+    effort: skipped when the database's write lock (or the token's row) is taken, so that a
+    read never waits for, or fails on, a write of its own bookkeeping."""
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        Token.update(last_used_at=now).where(Token.id == token.id).execute()
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    # The condition in SQL too: of concurrent requests with one token, one writes.
+    stale = Token.last_used_at.is_null() | (Token.last_used_at <= now - LAST_USED_RESOLUTION)
+    update = Token.update(last_used_at=now).where(Token.id == token.id, stale)
+    if db.try_write(update.execute):
         token.last_used_at = now
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import peewee as pw
 
 from registry import audit
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Alert, Carrier
 
@@ -74,7 +74,7 @@ def acknowledge(alert: Alert, actor: str | None = None) -> Alert:
     acknowledgement, with its time and actor, is what the record keeps.
     """
     actor = actor or audit.current_actor()
-    with database.atomic():
+    with write_transaction():
         alert = locked(Alert.select().where(Alert.id == alert.id)).get()
         if alert.status != "open":
             raise DomainError(

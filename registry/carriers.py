@@ -12,7 +12,7 @@ from typing import Any
 import peewee as pw
 
 from registry import audit
-from registry.db import database, utcnow
+from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -260,7 +260,7 @@ def create_carrier(
     action: str = "create",
 ) -> Carrier:
     """Create a carrier in ``initial_status`` with its partners and tags, audited, with an event."""
-    with database.atomic():
+    with write_transaction():
         _check_organisations(data)
         carrier = Carrier(
             status=initial_status,
@@ -282,7 +282,7 @@ def create_carrier(
 
 def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> Carrier:
     """Apply a descriptive edit; the level edit of a carrier with a history is refused (409)."""
-    with database.atomic():
+    with write_transaction():
         before = snapshot(carrier)
         if "level" in data and data["level"] != carrier.level and carrier.accredited_on:
             raise DomainError(
@@ -309,7 +309,7 @@ def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> C
 
 def delete_carrier(carrier: Carrier) -> None:
     """Delete a carrier that never held an accreditation; others are closed, never deleted."""
-    with database.atomic():
+    with write_transaction():
         has_history = Milestone.select().where(Milestone.carrier == carrier.id).exists()
         if has_history or carrier.accredited_on:
             raise DomainError(

@@ -20,16 +20,37 @@ def _create_app():
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema (idempotent); replay the carriers when a step
+    asked for it."""
+    from registry import schema
+
     with db.database.connection_context():
-        applied = db.upgrade()
-        version = db.current_version()
+        applied = schema.upgrade()
+        version = schema.current_version()
+        replayed = _rebuild() if schema.needs_rebuild(applied) else None
     if applied:
         click.echo(
             f"Applied migrations {', '.join(map(str, applied))}; schema at version {version}."
         )
     else:
         click.echo(f"Schema already at version {version}.")
+    if replayed is not None:
+        click.echo(f"Replayed {replayed} carrier(s) from their milestones.")
+
+
+@click.command("rebuild")
+@with_appcontext
+def rebuild_command():
+    """Replay every carrier's stored state from its milestones, with today's rules."""
+    with db.database.connection_context():
+        replayed = _rebuild()
+    click.echo(f"Replayed {replayed} carrier(s) from their milestones.")
+
+
+def _rebuild() -> int:
+    from registry import milestones
+
+    return milestones.rebuild_all()
 
 
 @click.command("load-fixtures")
@@ -251,6 +272,7 @@ def scheduler_command():
 
 COMMANDS = [
     init_db_command,
+    rebuild_command,
     load_fixtures_command,
     create_token_command,
     run_command,

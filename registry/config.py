@@ -39,6 +39,13 @@ SETTINGS: list[Setting] = [
         "Database URL: `sqlite:///path/to/file.db` or `postgresql://user@host:5432/name`.",
     ),
     Setting(
+        "DB_BUSY_TIMEOUT_MS",
+        10_000,
+        "SQLite: how long a write waits for the database's write lock, in milliseconds, "
+        "before it gives up with 503 and `Retry-After`.",
+        int,
+    ),
+    Setting(
         "TIMEZONE",
         "Asia/Shanghai",
         "Time zone that defines 'today' and in which timestamps are shown.",

@@ -1,26 +1,49 @@
 """The database: declared unbound at import, bound by the app factory, one connection per request.
 
-Also the schema migrations: an ordered list of steps, each applied once and recorded in
-``schema_version`` so that ``registry init-db`` is idempotent and ``/readyz`` can tell a
-stale schema.
+Also how writes open their transaction (:func:`write_transaction`: ``BEGIN IMMEDIATE`` on
+SQLite), how a best-effort write gives up instead of waiting (:func:`try_write`), and which
+database errors mean "unavailable, retry later" (:func:`unavailable`: answered 503 with
+``Retry-After`` by the API) rather than a bug. The schema migrations are in
+``registry.schema`` (the runner) and ``registry.migrations`` (the steps).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
+from flask import g, has_app_context
 
-from registry.clock import utcnow  # noqa: F401 - the models' default, re-exported
+from registry.clock import utcnow
 
 database = pw.DatabaseProxy()
+
+#: How long a SQLite writer waits for the write lock before "database is locked" (ms),
+#: unless the ``DB_BUSY_TIMEOUT_MS`` setting says otherwise.
+BUSY_TIMEOUT_MS = 10_000
+
+
+class IdField(pw.AutoField):
+    """The ``id`` of every table: ``INTEGER PRIMARY KEY AUTOINCREMENT`` on SQLite, so that an
+    id is never handed out twice, even after the row with the highest id was deleted (a
+    token naming organisation 7 must never come to mean a new organisation 7). PostgreSQL
+    gets its plain ``SERIAL``: a sequence never goes back by itself."""
+
+    def ddl(self, ctx):
+        node_list = super().ddl(ctx)
+        if isinstance(database.obj, pw.SqliteDatabase):
+            return pw.NodeList((node_list, pw.SQL("AUTOINCREMENT")))
+        return node_list
 
 
 class BaseModel(pw.Model):
     """Base of every model: bound to the proxy; ``id``, ``created_at`` and ``updated_at``."""
 
+    id = IdField()
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -29,8 +52,9 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
-def make_database(url: str) -> pw.Database:
-    """Build a database from a URL (``sqlite:///file`` or ``postgresql://…``)."""
+def make_database(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
+    """Build a database from a URL (``sqlite:///file`` or ``postgresql://…``); a SQLite
+    writer waits up to ``busy_timeout_ms`` for the write lock."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ":memory:"
@@ -38,8 +62,8 @@ def make_database(url: str) -> pw.Database:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return pw.SqliteDatabase(
             path or ":memory:",
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000},
-            timeout=10,
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": busy_timeout_ms},
+            timeout=busy_timeout_ms / 1000,
         )
     if parsed.scheme in ("postgresql", "postgres"):
         return pw.PostgresqlDatabase(
@@ -52,9 +76,9 @@ def make_database(url: str) -> pw.Database:
     raise ValueError(f"Unsupported database URL scheme: {parsed.scheme!r}")
 
 
-def bind(url: str) -> pw.Database:
+def bind(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
     """Bind the module's database proxy to the database at ``url``."""
-    db = make_database(url)
+    db = make_database(url, busy_timeout_ms)
     database.initialize(db)
     return db
 
@@ -107,13 +131,124 @@ def claimable(query):
     return query.for_update(skip_locked=True) if is_postgres() else query
 
 
-def write_transaction():
-    """A transaction that holds the write lock from its start: ``BEGIN IMMEDIATE`` on SQLite,
-    so two processes never both read rows they are about to claim (on PostgreSQL the rows
-    are locked by :func:`claimable`)."""
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """THE way a write opens its transaction: it holds the write lock from its start.
+
+    On SQLite a plain ``BEGIN`` is deferred: the transaction reads, then fails at once with
+    "database is locked" when it tries to write while another writer holds the lock.
+    ``BEGIN IMMEDIATE`` takes the lock first, waiting ``DB_BUSY_TIMEOUT_MS`` at most. On
+    PostgreSQL rows are locked by :func:`locked` / :func:`claimable`. Nested in another
+    transaction it is a savepoint of that one.
+
+    A request remembers that one of its write transactions committed, so that the API
+    retries a request after a serialization failure or deadlock only when nothing of it
+    was committed yet (see ``registry.api``).
+    """
+    outermost = not database.in_transaction()
     if is_postgres():
-        return database.atomic()
-    return database.atomic(lock_type="IMMEDIATE")
+        transaction = database.atomic()
+    else:
+        transaction = database.atomic(lock_type="IMMEDIATE")
+    with transaction:
+        yield
+    if outermost and has_app_context():
+        g.committed_writes = getattr(g, "committed_writes", 0) + 1
+
+
+def try_write(write) -> bool:
+    """Run ``write()`` in a short transaction that gives up at once instead of waiting for a
+    lock (SQLite's write lock, or a PostgreSQL row lock), and never raises for a busy
+    database; answer whether it ran. For bookkeeping such as a token's ``last_used_at``,
+    which must never slow down or fail the request that triggers it."""
+    try:
+        if is_postgres():
+            with database.atomic():
+                database.execute_sql("SET LOCAL lock_timeout = '100ms'")
+                write()
+            return True
+        (patience,) = database.execute_sql("PRAGMA busy_timeout").fetchone()
+        database.execute_sql("PRAGMA busy_timeout = 0")
+        try:
+            with database.atomic(lock_type="IMMEDIATE"):
+                write()
+        finally:
+            database.execute_sql(f"PRAGMA busy_timeout = {int(patience)}")
+        return True
+    except (pw.OperationalError, sqlite3.OperationalError) as error:
+        if unavailable(error) is None:
+            raise
+        return False
+
+
+#: SQLite messages that mean "busy or away", not a bug in a statement.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    "unable to open database",
+    "disk i/o error",
+)
+#: PostgreSQL SQLSTATE classes that mean "busy or away": connection exception, transaction
+#: rollback (serialization failure, deadlock), insufficient resources, operator intervention
+#: (shutdown, statement or lock timeout is 57014 / 55P03).
+_PG_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
+_PG_UNAVAILABLE_CODES = ("55P03",)
+#: What psycopg says, without a SQLSTATE, of a refused, lost or closed connection.
+_PG_CONNECTION_TEXTS = ("connect", "connection", "server closed", "terminating")
+#: Serialization failure and deadlock: the transaction may succeed when run again.
+_PG_RETRYABLE_CODES = ("40001", "40P01")
+
+
+def _driver_errors(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the driver errors behind it (peewee wraps them, first argument too)."""
+    seen = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend([current.__cause__, current.__context__])
+        pending.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, Exception))
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    for current in _driver_errors(error):
+        code = getattr(current, "pgcode", None) or getattr(current, "sqlstate", None)
+        if code:
+            return code
+    return None
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Why ``error`` means the database is busy or unreachable (answer 503 and retry later),
+    or None when it is an ordinary error (a bug, a constraint): ``"busy"`` for a lock,
+    a serialization failure or a deadlock, ``"unreachable"`` for a database that is away."""
+    if retryable(error):
+        return "busy"
+    code = _sqlstate(error)
+    if code:
+        if code in _PG_UNAVAILABLE_CODES or code == "57014":
+            return "busy"
+        return "unreachable" if code[:2] in _PG_UNAVAILABLE_CLASSES else None
+    for current in _driver_errors(error):
+        message = str(current).lower()
+        if any(text in message for text in _SQLITE_UNAVAILABLE):
+            return "busy" if "locked" in message or "busy" in message else "unreachable"
+    operational = (pw.OperationalError, pw.InterfaceError)
+    if is_postgres() and isinstance(error, operational):
+        # psycopg reports a refused or dropped connection without a SQLSTATE.
+        message = str(error).lower()
+        if any(text in message for text in _PG_CONNECTION_TEXTS):
+            return "unreachable"
+    return None
+
+
+def retryable(error: BaseException) -> bool:
+    """A PostgreSQL serialization failure or deadlock: the whole transaction may be rerun."""
+    return _sqlstate(error) in _PG_RETRYABLE_CODES
 
 
 def init_app(app) -> None:
@@ -127,53 +262,3 @@ def init_app(app) -> None:
     def _close(exc):
         if not database.is_closed():
             database.close()
-
-
-# --- migrations -------------------------------------------------------------------------
-
-
-class SchemaVersion(pw.Model):
-    """One row per applied migration step."""
-
-    version = pw.IntegerField(primary_key=True)
-    description = pw.TextField()
-    applied_at = pw.DateTimeField(default=utcnow)
-
-    class Meta:
-        database = database
-        table_name = "schema_version"
-
-
-Migration = tuple[int, str, Callable[[], None]]
-
-
-def migrations() -> list[Migration]:
-    """The ordered migration steps (imported lazily: models import this module)."""
-    from registry.migrations import MIGRATIONS
-
-    return MIGRATIONS
-
-
-def latest_version() -> int:
-    return max(version for version, _, _ in migrations())
-
-
-def current_version() -> int:
-    """The newest applied step, 0 on an empty database."""
-    if not SchemaVersion.table_exists():
-        return 0
-    return SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar() or 0
-
-
-def upgrade() -> list[int]:
-    """Apply every pending migration step, each in its own transaction; return those applied."""
-    SchemaVersion.create_table(safe=True)
-    applied = []
-    for version, description, step in migrations():
-        if SchemaVersion.get_or_none(SchemaVersion.version == version):
-            continue
-        with database.atomic():
-            step()
-            SchemaVersion.create(version=version, description=description)
-        applied.append(version)
-    return applied

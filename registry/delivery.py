@@ -42,7 +42,7 @@ import requests
 from flask import current_app
 
 from registry import audit, chat, egress, webhooks
-from registry.db import claimable, database, locked, utcnow, write_transaction
+from registry.db import claimable, locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
 from registry.vocabulary import DELIVERY_STATUSES, level_labels
@@ -289,7 +289,7 @@ def _attempt(
         changes.update(next_attempt_at=now + dt.timedelta(seconds=delay))
         counts["retrying"] += 1
     disable = False
-    with database.atomic():
+    with write_transaction():
         # A run whose claim lapsed (and was taken over) logs its attempt but leaves the
         # delivery's state to the run that holds it now.
         updated = (
@@ -543,7 +543,7 @@ def ping(webhook: Webhook) -> WebhookDelivery:
     to an inactive subscription); return the delivery with its outcome."""
     cfg = settings()
     now = utcnow()
-    with database.atomic():
+    with write_transaction():
         event = OutboxEvent.create(
             uid=audit.new_event_uid(),
             type=PING,
@@ -572,7 +572,7 @@ def redeliver(delivery: WebhookDelivery) -> WebhookDelivery:
     """Queue a finished delivery again: a new round of attempts, sent out of band (it does
     not wait behind, nor hold up, the subscription's queue) once the subscription is active.
     409 while it is still pending."""
-    with database.atomic():
+    with write_transaction():
         current = locked(WebhookDelivery.select().where(WebhookDelivery.id == delivery.id)).get()
         if current.status == PENDING:
             raise DomainError(

@@ -1,35 +1,329 @@
-"""Schema migration steps, applied in order by ``registry init-db`` (see ``registry.db``).
+"""Schema migration steps, applied in version order by ``registry init-db`` (the runner is
+``registry.schema``).
 
-Never edit a step that has shipped: add a new one (``playhouse.migrate`` operations or
-``create_table`` for new models) with the next version number.
+Never edit a step that has shipped: add a new one with the next version number.
+
+**Steps never import live domain code**, models included: a model or rule changed later
+would silently change what an old step does. So:
+
+* the tables of steps 1 to 5 are created from *frozen* model copies declared here (the
+  ``_v5`` classes: the schema as it stood at version 5). A step that adds a table or a
+  column later declares its own frozen definition (a field instance, or a small model
+  class here) rather than importing one from ``registry.models``;
+* data that has to be recomputed with today's domain rules is not recomputed inside a
+  step: the step sets ``rebuild`` (see ``registry.schema.Step``) and ``registry init-db``
+  replays every carrier once the schema is current (``registry rebuild`` does it by hand).
+  Step 3 is such a step: it used to call ``milestones.rebuild`` itself, which tied the
+  migration module into the import cycle db → migrations → milestones → carriers.
+
+Step 6 makes ids never reused on SQLite (``AUTOINCREMENT``); the live models get it from
+``registry.db.IdField``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 
-from registry.db import database
+import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
+
+from registry.db import database, is_postgres
 
 log = logging.getLogger(__name__)
 
 
-def _initial_schema() -> None:
-    from registry import models as m
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
+
+# --- frozen models: the schema at version 5 -----------------------------------------------
+# JSON documents are TEXT columns on both engines (as ``registry.models.fields.JSONField``).
+
+
+class _V5(pw.Model):
+    id = pw.AutoField()
+    created_at = pw.DateTimeField(default=_utcnow)
+    updated_at = pw.DateTimeField(default=_utcnow)
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Organization(_V5):
+    name = pw.CharField(max_length=200)
+    uscc = pw.CharField(max_length=18, null=True, unique=True)
+    uscc_override = pw.BooleanField(default=False)
+    kind = pw.CharField(max_length=40)
+    town = pw.CharField(max_length=40, null=True)
+    address = pw.CharField(max_length=300, null=True)
+    contact = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+
+class Carrier(_V5):
+    name = pw.CharField(max_length=200, index=True)
+    type = pw.CharField(max_length=40, index=True)
+    level = pw.CharField(max_length=20, index=True)
+    status = pw.CharField(max_length=20, index=True, default="applying")
+    host_organization = pw.ForeignKeyField(
+        Organization, backref="hosted_carriers", on_delete="RESTRICT", index=True
+    )
+    town = pw.CharField(max_length=40, null=True, index=True)
+    description = pw.TextField(null=True)
+    lead_person = pw.CharField(max_length=100, null=True)
+    established_on = pw.DateField(null=True)
+    accredited_on = pw.DateField(null=True, index=True)
+    certificate_no = pw.CharField(max_length=100, null=True)
+    milestone_valid_until = pw.DateField(null=True)
+    valid_until_override = pw.DateField(null=True)
+    next_evaluation_override = pw.DateField(null=True)
+    valid_until = pw.DateField(null=True, index=True)
+    next_evaluation_on = pw.DateField(null=True, index=True)
+    next_report_due_on = pw.DateField(null=True, index=True)
+    next_report_year = pw.IntegerField(null=True)
+    cycle_start = pw.DateField(null=True)
+    last_evaluation_on = pw.DateField(null=True)
+    rectify_by = pw.DateField(null=True)
+    attributes = pw.TextField(default="{}")
+    contact = pw.TextField(null=True)
+    initial_status = pw.CharField(max_length=20, default="applying")
+    initial_level = pw.CharField(max_length=20)
+    submitted_by = pw.IntegerField(null=True)
+    review_comment = pw.TextField(null=True)
+    reviewed_at = pw.DateTimeField(null=True)
+    reviewed_by = pw.CharField(max_length=200, null=True)
+    version = pw.IntegerField(default=1)
+
+
+class CarrierPartner(_V5):
+    carrier = pw.ForeignKeyField(Carrier, backref="partner_links", on_delete="CASCADE")
+    organization = pw.ForeignKeyField(
+        Organization, backref="partner_links", on_delete="RESTRICT", index=True
+    )
+    role = pw.CharField(max_length=40)
+
+    class Meta:
+        indexes = ((("carrier", "organization"), True),)
+
+
+class CarrierTag(_V5):
+    carrier = pw.ForeignKeyField(Carrier, backref="tag_links", on_delete="CASCADE")
+    tag = pw.CharField(max_length=60, index=True)
+
+    class Meta:
+        indexes = ((("carrier", "tag"), True),)
+
+
+class Principal(_V5):
+    name = pw.CharField(max_length=200)
+    role = pw.CharField(max_length=20)
+    organization_ids = pw.TextField(default="[]")
+    feed_key_hash = pw.CharField(max_length=64, null=True, unique=True)
+
+
+class Token(_V5):
+    principal = pw.ForeignKeyField(Principal, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    token_hash = pw.CharField(max_length=64, unique=True)
+    prefix = pw.CharField(max_length=12)
+    expires_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+    version = pw.IntegerField(default=1)
+
+
+class Change(_V5):
+    at = pw.DateTimeField(default=_utcnow, index=True)
+    actor = pw.CharField(max_length=200, index=True)
+    token_name = pw.CharField(max_length=200, null=True)
+    action = pw.CharField(max_length=20, index=True)
+    object_type = pw.CharField(max_length=40)
+    object_id = pw.IntegerField(null=True)
+    before = pw.TextField(null=True)
+    after = pw.TextField(null=True)
+    request_id = pw.CharField(max_length=64, null=True, index=True)
+    carrier_id = pw.IntegerField(null=True, index=True)
+
+    class Meta:
+        indexes = ((("object_type", "object_id"), False),)
+
+
+class OutboxEvent(_V5):
+    uid = pw.CharField(max_length=40, unique=True)
+    type = pw.CharField(max_length=40, index=True)
+    occurred_at = pw.DateTimeField(default=_utcnow, index=True)
+    data = pw.TextField()
+    dispatched_at = pw.DateTimeField(null=True, index=True)
+
+
+class EvaluationPolicy(_V5):
+    type = pw.CharField(max_length=40)
+    level = pw.CharField(max_length=20)
+    annual_assessment = pw.BooleanField(default=False)
+    term_years = pw.IntegerField(null=True)
+    report_due = pw.CharField(max_length=5, null=True)
+    warn_days = pw.TextField(default="[90, 30, 7]")
+    note = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("type", "level"), True),)
+
+
+class Milestone(_V5):
+    carrier = pw.ForeignKeyField(Carrier, backref="milestones", on_delete="CASCADE", index=True)
+    kind = pw.CharField(max_length=40)
+    occurred_on = pw.DateField()
+    level = pw.CharField(max_length=20, null=True)
+    result = pw.CharField(max_length=20, null=True)
+    certificate_no = pw.CharField(max_length=100, null=True)
+    valid_until = pw.DateField(null=True)
+    rectify_by = pw.DateField(null=True)
+    document_ref = pw.CharField(max_length=200, null=True)
+    note = pw.TextField(null=True)
+    voided = pw.BooleanField(default=False)
+    void_reason = pw.TextField(null=True)
+    recorded_by = pw.CharField(max_length=200, null=True)
+
+
+class AnnualReport(_V5):
+    carrier = pw.ForeignKeyField(Carrier, backref="annual_reports", on_delete="CASCADE")
+    year = pw.IntegerField()
+    metrics = pw.TextField(default="{}")
+    status = pw.CharField(max_length=20, default="submitted")
+    submitted_at = pw.DateTimeField(null=True)
+    review_comment = pw.TextField(null=True)
+    reviewed_at = pw.DateTimeField(null=True)
+    reviewed_by = pw.CharField(max_length=200, null=True)
+    version = pw.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("carrier", "year"), True),)
+
+
+class Alert(_V5):
+    carrier = pw.ForeignKeyField(Carrier, backref="alerts", on_delete="CASCADE", index=True)
+    kind = pw.CharField(max_length=40, index=True)
+    due_on = pw.DateField(index=True)
+    days_left = pw.IntegerField()
+    status = pw.CharField(max_length=20, default="open", index=True)
+    opened_on = pw.DateField()
+    acknowledged_at = pw.DateTimeField(null=True)
+    acknowledged_by = pw.CharField(max_length=200, null=True)
+    resolved_on = pw.DateField(null=True)
+    version = pw.IntegerField(default=1)
+
+    class Meta:
+        indexes = ((("carrier", "kind", "due_on"), True),)
+
+
+class Webhook(_V5):
+    url = pw.TextField()
+    description = pw.CharField(max_length=200, null=True)
+    events = pw.TextField(default='["*"]')
+    format = pw.CharField(max_length=20, default="standard")
+    secret = pw.CharField(max_length=100)
+    robot_secret = pw.CharField(max_length=200, null=True)
+    filter = pw.TextField(default="{}")
+    active = pw.BooleanField(default=True, index=True)
+    failing_since = pw.DateTimeField(null=True)
+    disabled_at = pw.DateTimeField(null=True)
+    disabled_reason = pw.TextField(null=True)
+    created_by = pw.CharField(max_length=200)
+    version = pw.IntegerField(default=1)
+
+
+class WebhookDelivery(_V5):
+    webhook = pw.ForeignKeyField(Webhook, backref="deliveries", on_delete="CASCADE")
+    event = pw.ForeignKeyField(OutboxEvent, backref="deliveries", on_delete="CASCADE")
+    status = pw.CharField(max_length=20, default="pending", index=True)
+    ordered = pw.BooleanField(default=True)
+    attempts = pw.IntegerField(default=0)
+    attempt_count = pw.IntegerField(default=0)
+    max_attempts = pw.IntegerField(null=True)
+    next_attempt_at = pw.DateTimeField(default=_utcnow)
+    claim_token = pw.CharField(max_length=32, null=True)
+    claimed_until = pw.DateTimeField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    last_attempt_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("webhook", "event"), True),
+            (("webhook", "status", "ordered", "id"), False),
+        )
+
+
+class WebhookAttempt(_V5):
+    delivery = pw.ForeignKeyField(
+        WebhookDelivery, backref="attempt_log", on_delete="CASCADE", index=True
+    )
+    number = pw.IntegerField()
+    at = pw.DateTimeField()
+    success = pw.BooleanField()
+    status_code = pw.IntegerField(null=True)
+    duration_ms = pw.IntegerField()
+    error = pw.TextField(null=True)
+    response_body = pw.TextField(null=True)
+
+
+class Target(_V5):
+    name = pw.CharField(max_length=200)
+    metric = pw.CharField(max_length=20)
+    filter = pw.TextField(default="{}")
+    report_metric = pw.CharField(max_length=60, null=True)
+    year = pw.IntegerField(null=True)
+    target_value = pw.DoubleField()
+    deadline = pw.DateField()
+    starts_on = pw.DateField(null=True)
+    note = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+
+
+class JobRun(_V5):
+    job = pw.CharField(max_length=40)
+    trigger = pw.CharField(max_length=20)
+    actor = pw.CharField(max_length=200)
+    as_of = pw.DateField(null=True)
+    started_at = pw.DateTimeField(default=_utcnow)
+    finished_at = pw.DateTimeField(null=True)
+    outcome = pw.CharField(max_length=20, default="running")
+    counts = pw.TextField(null=True)
+    error = pw.TextField(null=True)
+
+    class Meta:
+        indexes = ((("job", "started_at"), False),)
+
+
+class SchedulerLock(_V5):
+    name = pw.CharField(max_length=40, unique=True)
+    holder = pw.CharField(max_length=200)
+    acquired_at = pw.DateTimeField(default=_utcnow)
+    renewed_at = pw.DateTimeField(default=_utcnow)
+    expires_at = pw.DateTimeField()
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+def _initial_schema() -> None:
     database.create_tables(
         [
-            m.Organization,
-            m.Carrier,
-            m.CarrierPartner,
-            m.CarrierTag,
-            m.Principal,
-            m.Token,
-            m.Change,
-            m.OutboxEvent,
-            m.EvaluationPolicy,
-            m.Milestone,
-            m.AnnualReport,
-            m.Alert,
+            Organization,
+            Carrier,
+            CarrierPartner,
+            CarrierTag,
+            Principal,
+            Token,
+            Change,
+            OutboxEvent,
+            EvaluationPolicy,
+            Milestone,
+            AnnualReport,
+            Alert,
         ],
         safe=True,
     )
@@ -38,11 +332,9 @@ def _initial_schema() -> None:
 def _add_missing(model, names: list[str]) -> list[str]:
     """Add the columns of ``model`` named ``names`` that its table lacks; return those added.
 
-    Step 1 creates tables from the current models, so a fresh database already has every
-    column; an upgraded one gets them here.
+    Step 1 creates tables from the frozen version-5 models, so a fresh database already has
+    every column; an upgraded one gets them here.
     """
-    from playhouse.migrate import SchemaMigrator, migrate
-
     table = model._meta.table_name
     present = {column.name for column in database.get_columns(table)}
     missing = [name for name in names if model._meta.fields[name].column_name not in present]
@@ -62,67 +354,33 @@ def _add_missing(model, names: list[str]) -> list[str]:
 def _access_and_audit() -> None:
     """Audit records name the token and link to their carrier; tokens get a version (ETag);
     registrations keep who reviewed them and when."""
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    from registry import models as m
-
     migrator = SchemaMigrator.from_database(database.obj)
-    added = _add_missing(m.Change, ["token_name", "carrier_id"])
+    added = _add_missing(Change, ["token_name", "carrier_id"])
     if "carrier_id" in added:
         # add_column indexes carrier_id itself (index=True); request_id gains one.
         migrate(migrator.add_index("change", ("request_id",)))
-        (
-            m.Change.update(carrier_id=m.Change.object_id)
-            .where(m.Change.object_type == "carrier")
-            .execute()
-        )
-    _add_missing(m.Token, ["version"])
-    _add_missing(m.Carrier, ["reviewed_at", "reviewed_by"])
+        Change.update(carrier_id=Change.object_id).where(Change.object_type == "carrier").execute()
+    _add_missing(Token, ["version"])
+    _add_missing(Carrier, ["reviewed_at", "reviewed_by"])
 
 
 def _webhooks() -> None:
-    from registry import models as m
-
-    database.create_tables([m.Webhook, m.WebhookDelivery, m.WebhookAttempt], safe=True)
+    database.create_tables([Webhook, WebhookDelivery, WebhookAttempt], safe=True)
 
 
 def _targets_and_report_review() -> None:
-    """Targets (SPEC §3.4) and who reviewed an annual report, when; carriers replayed.
+    """Targets (SPEC §3.4) and who reviewed an annual report, when.
 
-    Step 1 creates tables from the current models, so on a fresh database the new report
-    columns exist already: add only the missing ones. Carriers with a history are replayed,
-    since the stored state now keeps only the validity a milestone stated (the policy's term
-    is applied when dates are derived) and returned reports no longer count as filed.
+    Carriers with a history are then replayed (``rebuild``), since the stored state now
+    keeps only the validity a milestone stated (the policy's term is applied when dates are
+    derived) and returned reports no longer count as filed.
     """
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    from registry import lifecycle, milestones
-    from registry import models as m
-
-    database.create_tables([m.Target], safe=True)
-    existing = {column.name for column in database.get_columns("annual_report")}
-    migrator = SchemaMigrator.from_database(database.obj)
-    operations = [
-        migrator.add_column("annual_report", name, getattr(m.AnnualReport, name))
-        for name in ("reviewed_at", "reviewed_by")
-        if name not in existing
-    ]
-    if operations:
-        migrate(*operations)
-    with_history = m.Milestone.select(m.Milestone.carrier).distinct()
-    for (carrier_id,) in with_history.order_by(m.Milestone.carrier).tuples():
-        try:
-            milestones.rebuild(carrier_id)
-        except lifecycle.LifecycleError as error:
-            # A history the stricter rules refuse (a level change to the same level): keep
-            # its stored state rather than block the upgrade.
-            log.warning("Carrier %s kept as stored: %s", carrier_id, error)
+    database.create_tables([Target], safe=True)
+    _add_missing(AnnualReport, ["reviewed_at", "reviewed_by"])
 
 
 def _job_runs_and_scheduler_lock() -> None:
-    from registry import models as m
-
-    database.create_tables([m.JobRun, m.SchedulerLock], safe=True)
+    database.create_tables([JobRun, SchedulerLock], safe=True)
 
 
 def _partner_access() -> None:
@@ -181,6 +439,61 @@ def _partner_access() -> None:
             )
 
 
+#: ``"id" INTEGER NOT NULL PRIMARY KEY`` as peewee writes it, not yet AUTOINCREMENT.
+_PLAIN_ID = re.compile(r'("id"\s+INTEGER\s+NOT\s+NULL\s+PRIMARY\s+KEY)(?!\s+AUTOINCREMENT)', re.I)
+
+
+def _ids_never_reused() -> None:
+    """SQLite: rebuild every table whose ``id`` lacks ``AUTOINCREMENT`` (data, indexes and
+    foreign keys kept), so that the id of a deleted row is never handed out again.
+
+    SQLite's 12-step procedure (the runner turns foreign keys off around the step and
+    checks them before it commits): create the new table, copy the rows, drop the old
+    table, rename, recreate its indexes. Each table's counter starts above the highest id
+    it ever showed in the audit trail, so that even a row deleted before this step is not
+    reused. PostgreSQL sequences never go back: nothing to do there.
+    """
+    if is_postgres():
+        return
+    audited = {}
+    if "change" in database.get_tables():
+        query = "SELECT object_type, MAX(object_id) FROM change GROUP BY object_type"
+        audited = dict(database.execute_sql(query).fetchall())
+    rows = database.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL"
+    ).fetchall()
+    for table, sql in rows:
+        if table.startswith("sqlite_") or not _PLAIN_ID.search(sql):
+            continue
+        indexes = database.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (table,),
+        ).fetchall()
+        columns = ", ".join(f'"{column.name}"' for column in database.get_columns(table))
+        new = f"{table}__autoincrement"
+        create = _PLAIN_ID.sub(r"\1 AUTOINCREMENT", sql, count=1)
+        create = create.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{new}"', 1)
+        if create == sql or f'"{new}"' not in create:
+            raise RuntimeError(f"Cannot rewrite the definition of table {table}: {sql}")
+        database.execute_sql(create)
+        database.execute_sql(f'INSERT INTO "{new}" ({columns}) SELECT {columns} FROM "{table}"')
+        database.execute_sql(f'DROP TABLE "{table}"')
+        database.execute_sql(f'ALTER TABLE "{new}" RENAME TO "{table}"')
+        for (index_sql,) in indexes:
+            database.execute_sql(index_sql)
+        highest = max(
+            database.execute_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
+            audited.get(table) or 0,
+        )
+        database.execute_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        database.execute_sql(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest)
+        )
+
+
+#: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
+#: runner sorts them by version.
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
     (
@@ -189,8 +502,9 @@ MIGRATIONS = [
         _access_and_audit,
     ),
     (5, "webhook subscriptions, deliveries and their attempts", _webhooks),
-    (3, "targets; annual report review columns", _targets_and_report_review),
+    (3, "targets; annual report review columns", _targets_and_report_review, True),
     (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
+    (6, "ids never reused: AUTOINCREMENT on every SQLite table", _ids_never_reused),
     (
         7,
         "partner access: actor ids in changes, submitting organisation, proposed organisations",

@@ -7,12 +7,15 @@ the whole history inside the write's transaction.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from registry import audit, carriers, clock, lifecycle, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Milestone
+
+log = logging.getLogger(__name__)
 
 MILESTONE_FIELDS = (
     "kind",
@@ -61,9 +64,27 @@ def _rebuild(carrier: Carrier, milestones: list) -> None:
 
 def rebuild(carrier_id: int) -> None:
     """Replay a carrier's history onto its stored columns (after a change of the rules)."""
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(carrier_id)
         _rebuild(carrier, state.active_milestones(carrier.id))
+
+
+def rebuild_all() -> int:
+    """Replay every carrier that has a history (``registry rebuild``, and ``registry init-db``
+    after a migration step that asked for it); return how many were replayed.
+
+    A history today's rules refuse (a level change to the same level, say) keeps its stored
+    state, with a warning, rather than block the upgrade.
+    """
+    replayed = 0
+    with_history = Milestone.select(Milestone.carrier).distinct().order_by(Milestone.carrier)
+    for (carrier_id,) in with_history.tuples():
+        try:
+            rebuild(carrier_id)
+            replayed += 1
+        except lifecycle.LifecycleError as error:
+            log.warning("Carrier %s kept as stored: %s", carrier_id, error)
+    return replayed
 
 
 def _lock(carrier_id: int) -> Carrier:
@@ -94,7 +115,7 @@ def record_milestone(
     errors = lifecycle.check_milestone(data, clock.today())
     if errors:
         raise DomainError(422, "The request body has invalid fields.", errors)
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(carrier.id)
         before = carriers.snapshot(carriers.load(carrier.id))
         milestone = Milestone(carrier=carrier.id, recorded_by=actor, **data)
@@ -139,7 +160,7 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
     ``carrier.updated``: the carrier's state is what changed.
     """
     actor = actor or audit.current_actor()
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(milestone.carrier_id)
         milestone = Milestone.get_by_id(milestone.id)
         if milestone.voided:

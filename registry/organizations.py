@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from registry import audit
-from registry.db import database, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
-from registry.models import Carrier, CarrierPartner, Organization
+from registry.models import Carrier, CarrierPartner, Organization, Principal, Webhook
 
 FIELDS = ("name", "uscc", "uscc_override", "kind", "town", "address", "contact")
 
@@ -43,7 +43,7 @@ def _apply(org: Organization, data: dict) -> None:
 
 def create_organization(data: dict) -> Organization:
     """Create an organisation, audited (an overridden check digit shows in the record)."""
-    with database.atomic():
+    with write_transaction():
         _check_unique_uscc(data.get("uscc"), None)
         org = Organization()
         _apply(org, data)
@@ -54,7 +54,7 @@ def create_organization(data: dict) -> Organization:
 
 
 def update_organization(org: Organization, data: dict) -> Organization:
-    with database.atomic():
+    with write_transaction():
         before = {**as_dict(org), "uscc_override": org.uscc_override}
         _check_unique_uscc(data.get("uscc"), org.id)
         _apply(org, data)
@@ -67,16 +67,57 @@ def update_organization(org: Organization, data: dict) -> Organization:
 
 
 def delete_organization(org: Organization) -> None:
-    """Delete an organisation that hosts no carrier and partners none (409 otherwise)."""
-    with database.atomic():
-        hosted = Carrier.select().where(Carrier.host_organization == org.id).count()
-        partnered = CarrierPartner.select().where(CarrierPartner.organization == org.id).count()
-        if hosted or partnered:
+    """Delete an organisation nothing refers to; 409 naming what still does.
+
+    What refers to an organisation: carriers it hosts or partners, principals whose
+    organisations list it (their tokens act for it) and webhook subscriptions whose
+    ``organization_id`` filter names it. Ids are never reused (``registry.db.IdField``),
+    but a reference to a deleted organisation would still be a dangling grant or filter.
+    """
+    with write_transaction():
+        locked(Organization.select().where(Organization.id == org.id)).get()
+        references = _references(org.id)
+        if references:
             raise DomainError(
                 409,
-                f"Organisation {org.id} hosts {hosted} and partners {partnered} carrier(s); "
-                "it cannot be deleted while they refer to it.",
+                f"Organisation {org.id} cannot be deleted while it is named by "
+                + "; ".join(references)
+                + ".",
             )
         before = as_dict(org)
         org.delete_instance()
         audit.record_change("delete", "organization", before["id"], before, None)
+
+
+def _references(org_id: int) -> list[str]:
+    """What still names organisation ``org_id``, in words (empty when nothing does)."""
+    found = []
+    hosted = Carrier.select(Carrier.id).where(Carrier.host_organization == org_id)
+    partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+        CarrierPartner.organization == org_id
+    )
+    for what, query in (("hosts", hosted), ("partners", partnered)):
+        ids = sorted({row[0] for row in query.tuples()})
+        if ids:
+            found.append(f"carrier(s) it {what}: {_listed(ids)}")
+    # Organisation lists and filters are JSON documents: read in Python (a few rows).
+    principals = [
+        principal.id
+        for principal in Principal.select(Principal.id, Principal.organization_ids)
+        if org_id in (principal.organization_ids or [])
+    ]
+    if principals:
+        found.append(f"principal(s) {_listed(principals)}")
+    webhooks = [
+        webhook.id
+        for webhook in Webhook.select(Webhook.id, Webhook.filter)
+        if org_id in ((webhook.filter or {}).get("organization_id") or [])
+    ]
+    if webhooks:
+        found.append(f"the filter of webhook(s) {_listed(webhooks)}")
+    return found
+
+
+def _listed(ids: list[int], most: int = 10) -> str:
+    shown = ", ".join(map(str, ids[:most]))
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")

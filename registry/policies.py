@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import audit, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.models import EvaluationPolicy
 
 EDITABLE_FIELDS = ("annual_assessment", "term_years", "report_due", "warn_days", "note")
@@ -37,7 +37,7 @@ def update_policy(policy: EvaluationPolicy, data: dict) -> tuple[EvaluationPolic
 
     One audit record (the policy before and after, with the carriers it moved).
     """
-    with database.atomic():
+    with write_transaction():
         policy = locked(EvaluationPolicy.select().where(EvaluationPolicy.id == policy.id)).get()
         before = as_dict(policy)
         for name in EDITABLE_FIELDS:

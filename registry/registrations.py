@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import audit, carriers, milestones, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Principal
 
@@ -204,7 +204,7 @@ def _links(carrier: Carrier) -> list[dict]:
 def submit(data: dict, who: Principal) -> Carrier:
     """Create a registration in status ``submitted`` from a body :func:`resolve` reads;
     emits ``registration.submitted``."""
-    with database.atomic():
+    with write_transaction():
         fields = resolve(data, who)
         carrier = carriers.create_carrier(fields, initial_status="submitted", submitted_by=who.id)
         audit.emit("registration.submitted", {"registration": _event_view(carrier)})
@@ -226,7 +226,7 @@ def _require_submitted(carrier: Carrier, doing: str) -> None:
 
 def edit(carrier: Carrier, data: dict, who: Principal) -> Carrier:
     """A partner's (or the bureau's) edit of a registration still awaiting review (409 after)."""
-    with database.atomic():
+    with write_transaction():
         _require_submitted(_locked(carrier.id), "edited")
         carrier = carriers.load(carrier.id)
         return carriers.update_carrier(carrier, resolve(data, who, carrier))
@@ -236,7 +236,7 @@ def withdraw(carrier: Carrier) -> None:
     """Withdraw a registration before review: it is deleted, with its one audit record
     (action ``delete``, the registration as it was) and a ``registration.withdrawn`` event.
     After the review it is a carrier like any other: 409."""
-    with database.atomic():
+    with write_transaction():
         _require_submitted(_locked(carrier.id), "withdrawn")
         carrier = carriers.load(carrier.id)
         before = _event_view(carrier)
@@ -291,7 +291,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
     ``application_submitted`` milestone) or ``accredited`` (an ``accredited`` milestone with
     its level, certificate and validity). One audit record, action ``review``."""
     status = decision["status"]
-    with database.atomic():
+    with write_transaction():
         carrier = _locked(carrier.id)
         _require_submitted(carrier, "reviewed again")
         review = _review_record(carrier, status, decision.get("comment"))
@@ -317,7 +317,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
 def reject(carrier: Carrier, reason: str) -> Carrier:
     """Reject a registration: status ``rejected`` (also its initial status, so that replaying
     its history keeps it), the reason kept. One audit record, action ``review``."""
-    with database.atomic():
+    with write_transaction():
         carrier = _locked(carrier.id)
         _require_submitted(carrier, "reviewed again")
         before = carriers.snapshot(carriers.load(carrier.id))

@@ -14,7 +14,7 @@ from typing import Any
 import peewee as pw
 
 from registry import audit, clock, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Milestone
 from registry.vocabulary import REPORT_METRICS
@@ -102,7 +102,7 @@ def submit_report(
         }
     )
     try:
-        with database.atomic():
+        with write_transaction():
             locked(Carrier.select().where(Carrier.id == carrier.id)).get()
             existing = AnnualReport.get_or_none(
                 (AnnualReport.carrier == carrier.id) & (AnnualReport.year == year)
@@ -146,7 +146,7 @@ def resubmit_report(report: AnnualReport, metrics: dict, *, actor: str | None = 
     again (new ``submitted_at``, review cleared). An accepted report is final (409)."""
     carrier = Carrier.get_by_id(report.carrier_id)
     _refuse_if({"metrics": check_metrics(carrier.type, metrics)})
-    with database.atomic():
+    with write_transaction():
         report = _lock(report)
         if report.status == "accepted":
             raise DomainError(409, f"Annual report {report.id} was accepted; it is final.")
@@ -174,7 +174,7 @@ def review_report(
 ) -> AnnualReport:
     """Accept or return a submitted report with a comment (a second review is a 409)."""
     actor = actor or audit.current_actor()
-    with database.atomic():
+    with write_transaction():
         report = _lock(report)
         if report.status != "submitted":
             raise DomainError(

@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any
 
 from registry import audit, carriers, clock, lifecycle
-from registry.db import database, utcnow
+from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Target
 from registry.vocabulary import REPORT_METRICS
@@ -164,7 +164,7 @@ def create_target(data: dict) -> Target:
     """Create a target (audited)."""
     target = Target(**{name: None for name in FIELDS})
     target.filter = {}
-    with database.atomic():
+    with write_transaction():
         _save(target, data)
         target.save()
         audit.record_change("create", "target", target.id, None, _values(target))
@@ -173,7 +173,7 @@ def create_target(data: dict) -> Target:
 
 def update_target(target: Target, data: dict) -> Target:
     """Edit a target; the rules are checked on the target as it will be (audited)."""
-    with database.atomic():
+    with write_transaction():
         before = _values(target)
         _save(target, data)
         target.version += 1
@@ -185,7 +185,7 @@ def update_target(target: Target, data: dict) -> Target:
 
 def delete_target(target: Target) -> None:
     """Delete a target (audited)."""
-    with database.atomic():
+    with write_transaction():
         before = _values(target)
         target.delete_instance()
         audit.record_change("delete", "target", before["id"], before, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from registry import access, audit
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
@@ -76,7 +76,7 @@ def create_principal_token(
         )
     if role in access.BUREAU_ROLES and organization_ids:
         raise TokenError(f"A {role} acts for the bureau, not for organisations.", "organizations")
-    with database.atomic():
+    with write_transaction():
         found = (
             {
                 org.id
@@ -107,7 +107,7 @@ def add_token(
     row and the token (shown once)."""
     name = _check_name(name)
     _check_expiry(expires_at)
-    with database.atomic():
+    with write_transaction():
         principal = Principal.get_or_none(Principal.id == principal_id)
         if principal is None:
             raise TokenError(f"No principal {principal_id}.", "principal_id")
@@ -118,7 +118,7 @@ def add_token(
 
 def revoke_token(token: Token) -> Token:
     """Revoke a token: kept for the record, never usable again (409 when already revoked)."""
-    with database.atomic():
+    with write_transaction():
         token = locked(
             Token.select(Token, Principal).join(Principal).where(Token.id == token.id)
         ).get()
@@ -147,7 +147,7 @@ def issue_feed_key(principal: Principal) -> str:
     """Give ``principal`` a new calendar feed key, replacing any previous one; only its hash
     is stored and the key is returned once."""
     key = access.new_feed_key()
-    with database.atomic():
+    with write_transaction():
         before = feed_key_state(principal)
         principal.feed_key_hash = access.hash_token(key)
         principal.updated_at = utcnow()
@@ -164,7 +164,7 @@ def issue_feed_key(principal: Principal) -> str:
 
 def revoke_feed_key(principal: Principal) -> None:
     """Remove the principal's calendar feed key: feeds using it answer 401 from now on."""
-    with database.atomic():
+    with write_transaction():
         before = feed_key_state(principal)
         principal.feed_key_hash = None
         principal.updated_at = utcnow()

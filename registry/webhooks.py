@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app
 
 from registry import audit, egress
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Webhook
 
@@ -103,7 +103,7 @@ def _clean_filter(value: dict | None) -> dict:
 def create_webhook(data: dict, actor: str | None = None) -> tuple[Webhook, str]:
     """Create a subscription; return it with its secret (shown once, stored for signing)."""
     _check_url(data["url"])
-    with database.atomic():
+    with write_transaction():
         webhook = Webhook(
             url=data["url"],
             description=data.get("description"),
@@ -129,7 +129,7 @@ def update_webhook(webhook: Webhook, data: dict) -> tuple[Webhook, str | None]:
     """
     if "url" in data:
         _check_url(data["url"])
-    with database.atomic():
+    with write_transaction():
         before = _record(webhook)
         for name in ("url", "description", "format", "robot_secret"):
             if name in data:
@@ -160,7 +160,7 @@ def update_webhook(webhook: Webhook, data: dict) -> tuple[Webhook, str | None]:
 
 def delete_webhook(webhook: Webhook) -> None:
     """Delete a subscription with its deliveries and their log."""
-    with database.atomic():
+    with write_transaction():
         before = _record(webhook)
         webhook.delete_instance(recursive=True)
         audit.record_change("delete", "webhook", before["id"], before, None)
@@ -174,7 +174,7 @@ def disable_for_failures(webhook_id: int, now, hours: int) -> bool:
     group, say), the audit trail records the change by the system, and a warning is logged.
     Returns whether it was disabled now (False when already inactive).
     """
-    with database.atomic():
+    with write_transaction():
         webhook = locked(Webhook.select().where(Webhook.id == webhook_id)).first()
         # Read again under the lock: a success in another run may have ended the streak.
         if (

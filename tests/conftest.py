@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry import create_app, db
+from registry import create_app, db, schema
 
 PG_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
 
@@ -22,13 +22,13 @@ def template_db(tmp_path_factory) -> str | None:
         database = db.bind(PG_URL)
         with database.connection_context():
             database.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            db.upgrade()
+            schema.upgrade()
         database.close()
         return None
     path = tmp_path_factory.mktemp("template") / "template.db"
     database = db.bind(f"sqlite:///{path}")
     with database.connection_context():
-        db.upgrade()
+        schema.upgrade()
     database.close()
     return str(path)
 

@@ -230,15 +230,12 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path):
     records are linked to their carrier."""
     from playhouse.migrate import SchemaMigrator, migrate
 
-    from registry import create_app
+    from registry import create_app, schema
     from registry.models import Change
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}", "TESTING": True})
     with app.app_context(), db.database.connection_context():
-        version, _, step = db.migrations()[0]
-        db.SchemaVersion.create_table()
-        step()
-        db.SchemaVersion.create(version=version, description="initial schema")
+        schema.upgrade(up_to=1)
         migrator = SchemaMigrator.from_database(db.database.obj)
         migrate(
             migrator.drop_index("change", "change_carrier_id"),
@@ -254,8 +251,8 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path):
             "object_id) VALUES ('2024-01-01', '2024-01-01', '2024-01-01', 'x', 'create', "
             "'carrier', 7)"
         )
-        assert db.upgrade() == [v for v, _, _ in db.migrations() if v > 1]
+        assert schema.upgrade() == [step.version for step in schema.steps() if step.version > 1]
         assert Change.get().carrier_id == 7
         columns = {c.name for c in db.database.get_columns("token")}
         assert "version" in columns
-        assert db.upgrade() == []
+        assert schema.upgrade() == []

@@ -68,19 +68,20 @@ def test_healthz_and_readyz(api):
 
 
 def test_readyz_unready_on_stale_schema(app, api):
-    from registry.db import SchemaVersion, database, latest_version
+    from registry import schema
+    from registry.db import database
 
     with app.app_context(), database.connection_context():
-        SchemaVersion.delete().where(SchemaVersion.version == latest_version()).execute()
+        schema.SchemaVersion.delete().where(
+            schema.SchemaVersion.version == schema.latest_version()
+        ).execute()
     try:
         response = api.get("/readyz")
         assert response.status_code == 503
         assert "stale" in response.get_json()["schema"]
     finally:
-        from registry import db
-
         with app.app_context(), database.connection_context():
-            db.upgrade()
+            schema.upgrade()
 
 
 def test_openapi_document_describes_every_operation(api):

@@ -6,8 +6,9 @@ import pytest
 
 from jobs import catalog, runs
 from registry import db
-from registry.db import SchemaVersion, utcnow
+from registry.db import utcnow
 from registry.models import Alert, JobRun
+from registry.schema import SchemaVersion
 
 
 def test_jobs_list_says_schedule_next_and_last_run(api, viewer):

@@ -439,22 +439,12 @@ def test_migration_7_upgrades_a_database_made_before_it(tmp_path):
     """A database at version 6 gains the columns, and a partner's pending registration gets
     its submitting organisation back: the first of the submitter's organisations it names,
     host first."""
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    from registry import create_app
+    from registry import create_app, schema
     from registry.models import Carrier, Change
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}", "TESTING": True})
     with app.app_context(), db.database.connection_context():
-        db.upgrade()
-        db.SchemaVersion.delete().where(db.SchemaVersion.version == 7).execute()
-        migrator = SchemaMigrator.from_database(db.database.obj)
-        migrate(
-            migrator.drop_index("change", "change_actor_id"),
-            migrator.drop_column("change", "actor_id"),
-            migrator.drop_column("carrier", "submitted_by_organization"),
-            migrator.drop_column("carrier", "proposed_organizations"),
-        )
+        schema.upgrade(up_to=6)
         run = db.database.execute_sql
         now = "'2024-01-01'"
         run(
@@ -476,11 +466,11 @@ def test_migration_7_upgrades_a_database_made_before_it(tmp_path):
             "INSERT INTO carrier_partner (created_at, updated_at, carrier_id, organization_id, "
             f"role) VALUES ({now}, {now}, 9, 2, 'university')"
         )
-        assert db.upgrade() == [7]
+        assert schema.upgrade() == [7]
         assert Carrier.get_by_id(9).submitted_by_organization == 2
         assert "actor_id" in {c.name for c in db.database.get_columns("change")}
         assert Change.select().count() == 0
-        assert db.upgrade() == []
+        assert schema.upgrade() == []
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ import pytest
 from jobs import catalog, runs
 from jobs.scheduler import Scheduler
 from registry import db
-from registry.db import SchemaVersion, utcnow
+from registry.db import utcnow
 from registry.models import JobRun, SchedulerLock
+from registry.schema import SchemaVersion
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
-from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask
+import functools
+import logging
+import random
+import sqlite3
+import time
 
+import peewee as pw
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, g, request
+
+from registry import db
 from registry.api.common import Api, IdConverter, problem, refuse_nul_characters
+
+log = logging.getLogger(__name__)
+
+#: Runs of a write request that hit a PostgreSQL serialization failure or deadlock.
+WRITE_ATTEMPTS = 3
+#: Seconds a client is told to wait when the database is busy, or away.
+RETRY_AFTER = {"busy": 1, "unreachable": 5}
+#: Every database error class: peewee's, and the drivers' where peewee passes them through
+#: (it leaves psycopg's serialization failures and deadlocks unwrapped).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (pw.PeeweeException, sqlite3.Error)
+try:  # pragma: no branch - psycopg2 is a dependency, but only PostgreSQL needs it
+    import psycopg2
+
+    DATABASE_ERRORS += (psycopg2.Error,)
+except ImportError:  # pragma: no cover
+    pass
 
 
 def schema_name(schema) -> str:
@@ -109,4 +133,47 @@ def register_api(app: Flask) -> None:
     def _lifecycle_error(error: LifecycleError):
         return problem(409, str(error))
 
+    for error_class in DATABASE_ERRORS:
+        app.register_error_handler(error_class, _database_error)
+    for endpoint, view in list(app.view_functions.items()):
+        app.view_functions[endpoint] = _retrying(view)
+
     app.extensions["registry_api"] = api
+
+
+def _database_error(error: BaseException):
+    """503 problem+json with ``Retry-After`` for a database that is busy (SQLite lock held
+    past the busy timeout, PostgreSQL serialization failure or deadlock after
+    :data:`WRITE_ATTEMPTS` runs, lock or statement timeout) or away; any other database
+    error is a bug and stays a 500."""
+    reason = db.unavailable(error)
+    if reason is None:
+        raise error
+    log.warning("Database %s: %s %s: %s", reason, request.method, request.path, error)
+    if reason == "busy":
+        detail = "The database is busy right now; nothing was changed. Retry shortly."
+    else:
+        detail = "The database is unavailable right now; nothing was changed. Retry later."
+    return problem(503, detail, headers={"Retry-After": str(RETRY_AFTER[reason])})
+
+
+def _retrying(view):
+    """``view`` run again, up to :data:`WRITE_ATTEMPTS` times in all, after a PostgreSQL
+    serialization failure or deadlock, while none of its write transactions has committed
+    (``db.write_transaction`` counts them): the failed transaction was rolled back whole,
+    so running the request again is safe. Anything else propagates at once."""
+
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return view(*args, **kwargs)
+            except DATABASE_ERRORS as error:
+                committed = getattr(g, "committed_writes", 0)
+                if attempt == WRITE_ATTEMPTS or committed or not db.retryable(error):
+                    raise
+                log.info("Retrying %s %s after: %s", request.method, request.path, error)
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run

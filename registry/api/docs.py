@@ -14,7 +14,8 @@ deadlines.
 * JSON in and out, UTF-8; dates `YYYY-MM-DD`, timestamps ISO 8601 with offset in the
   configured time zone (default Asia/Shanghai).
 * Errors are RFC 9457 `application/problem+json` with `type`, `title`, `status`, `detail`
-  and, for validation, `errors: {field: [messages]}`.
+  and, for validation, `errors: {field: [messages]}`. Any operation may answer 503 with
+  `Retry-After` when the database is busy or unreachable: nothing was changed; retry.
 * Lists take `page` (from 1) and `page_size` (1-100, default 20) and answer a JSON array
   with `X-Total-Count` and RFC 8288 `Link` headers. Unknown filter values are 422; unknown
   query parameters are ignored.

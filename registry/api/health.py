@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify
 
-from registry import db
+from registry import schema
 
 bp = Blueprint("health", __name__)
 
@@ -20,7 +20,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when the database answers, its schema is the current one and the last
+    """Ready when the database answers, every migration step is applied and the last
     successful scan is younger than ``REGISTRY_READY_MAX_SCAN_AGE_HOURS`` (before the first
     scan, the age counts from the creation of the run log: see ``jobs.runs.scan_freshness``).
     """
@@ -29,14 +29,14 @@ def readyz():
     checks: dict = {}
     ready = True
     try:
-        current = db.current_version()
-        latest = db.latest_version()
+        pending = schema.pending_versions()
         checks["database"] = "ok"
-        checks["schema_version"] = current
-        checks["schema_latest"] = latest
-        if current != latest:
+        checks["schema_version"] = schema.current_version()
+        checks["schema_latest"] = schema.latest_version()
+        if pending:
             ready = False
             checks["schema"] = "stale: run `registry init-db`"
+            checks["schema_pending"] = pending
         else:
             limit = current_app.config["READY_MAX_SCAN_AGE_HOURS"]
             scan = runs.scan_freshness(limit)
