@@ -75,8 +75,10 @@ PUBLIC_CARRIER_FIELDS = frozenset(
     }
 )
 #: Carrier fields only the bureau admin may write (an operator edits the rest of its own).
+#: ``partners`` decides who else reads and edits the carrier (SPEC §6: only the bureau edits
+#: a carrier's partners).
 BUREAU_ONLY_CARRIER_FIELDS = frozenset(
-    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on"}
+    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on", "partners"}
 )
 
 #: Methods that change nothing: the only ones open to the public and the bureau viewer.
@@ -409,6 +411,26 @@ def require_carrier_editor(carrier: Carrier, fields: Iterable[str] = ()) -> Prin
     return who
 
 
+# --- organisations ----------------------------------------------------------------------
+
+#: What an operator keeps current on its own organisation (SPEC §6 "Operators also keep
+#: their own organisation's address and contact"); the rest is the bureau's.
+OPERATOR_ORGANIZATION_FIELDS = frozenset({"address", "contact"})
+
+
+def require_organization_editor(organization_id: int, fields: Iterable[str]) -> Principal:
+    """Editing an organisation: the bureau admin, or an operator of that organisation
+    changing only its address and contact (403 naming any other field)."""
+    who = require(BUREAU_ADMIN, OPERATOR)
+    if who.role == OPERATOR:
+        if organization_id not in organisations_of(who):
+            abort(403, message="An operator edits only its own organisations.")
+        protected = set(fields) - OPERATOR_ORGANIZATION_FIELDS
+        if protected:
+            abort(403, message="Only the bureau may change " + ", ".join(sorted(protected)) + ".")
+    return who
+
+
 # --- registrations ----------------------------------------------------------------------
 
 
@@ -417,23 +439,18 @@ def registration_scope(query: pw.ModelSelect, who: Principal) -> pw.ModelSelect:
     return full_read_scope(query.where(Carrier.submitted_by.is_null(False)), who)
 
 
-def require_registrant(organization_ids: Iterable[int]) -> Principal:
-    """A submission or edit naming ``organization_ids`` (host and partners): the bureau
-    admin, or a partner that names at least one of its own organisations (403 otherwise)."""
-    who = require(BUREAU_ADMIN, PARTNER)
-    if who.role == PARTNER and not organisations_of(who) & set(organization_ids):
-        abort(
-            403,
-            message="A partner registers for its own organisations: name one of "
-            f"{', '.join(map(str, sorted(organisations_of(who))))} as host or partner.",
-        )
-    return who
+def require_registrant() -> Principal:
+    """Submitting a registration: the bureau admin, or a partner (403 otherwise). Which
+    organisations a partner may name is :func:`registry.registrations.resolve`'s rule."""
+    return require(BUREAU_ADMIN, PARTNER)
 
 
 def require_registration_editor(carrier: Carrier) -> Principal:
-    """Editing a registration: the bureau admin, or a partner whose submission it is."""
+    """Editing or withdrawing a registration: the bureau admin, or a partner acting for the
+    organisation that submitted it (SPEC §6 "own, until reviewed"). Another partner named on
+    it, even one that may read it, is refused (403)."""
     who = require(BUREAU_ADMIN, PARTNER)
-    if who.role == PARTNER and not is_own_carrier(who, carrier):
+    if who.role == PARTNER and carrier.submitted_by_organization not in organisations_of(who):
         abort(403, message=f"Registration {carrier.id} is not one of your submissions.")
     return who
 
@@ -444,12 +461,17 @@ def require_bureau_reader() -> Principal:
 
 
 def may_submit_report(who: Principal | None, carrier: Carrier) -> bool:
-    """Annual reports are submitted by the bureau admin or an operator of the carrier (SPEC §6)."""
+    """Annual reports are submitted by the bureau admin, an operator of the carrier, or a
+    partner of a joint base the bureau approved (SPEC §6: "a partner whose joint base was
+    approved submits that base's annual reports"); a registration awaiting review or
+    rejected has no reports."""
     if who is None:
         return False
     if who.role == BUREAU_ADMIN:
         return True
-    return who.role == OPERATOR and is_own_carrier(who, carrier)
+    if who.role == PARTNER and carrier.status in REGISTRATION_STATUSES:
+        return False
+    return who.role in ORGANISATION_ROLES and is_own_carrier(who, carrier)
 
 
 def require_report_submitter(carrier: Carrier) -> Principal:

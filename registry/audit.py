@@ -23,6 +23,12 @@ def current_actor() -> str:
     return "system"
 
 
+def current_actor_id() -> int | None:
+    """The acting principal's id (None outside a request or anonymous): names are not unique."""
+    who = getattr(g, "principal", None) if has_request_context() else None
+    return who.id if who is not None else None
+
+
 def current_token_name() -> str | None:
     """The name of the token the request was made with (None outside a request)."""
     token = getattr(g, "token", None) if has_request_context() else None
@@ -47,15 +53,17 @@ def record_change(
     Secrets are redacted from both snapshots here, before anything is stored
     (:func:`redact_secrets`), so no reader of the trail ever sees them.
 
-    ``actor`` defaults to the request's principal, and the token it used is recorded with
-    it. ``carrier_id`` links a record about another object (an annual report, an alert…)
-    to its carrier's history; carrier records link to themselves.
+    ``actor`` defaults to the request's principal, recorded by name and id (SPEC §6), and
+    the token it used is recorded with it; another explicit ``actor`` (the CLI, a job) has
+    no id. ``carrier_id`` links a record about another object (an annual report, an
+    alert…) to its carrier's history; carrier records link to themselves.
     """
     if carrier_id is None and object_type == "carrier":
         carrier_id = object_id
     return Change.create(
         at=utcnow(),
         actor=actor or current_actor(),
+        actor_id=current_actor_id() if actor in (None, current_actor()) else None,
         token_name=current_token_name(),
         action=action,
         object_type=object_type,

@@ -92,14 +92,26 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
 
 def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> dict[str, Any]:
     host = carrier.host_organization
+    host_summary = {"id": host.id, "name": host.name, "uscc": host.uscc}
+    host_id = carrier.host_organization_id
+    proposed = carrier.proposed_organizations or {}
+    if proposed.get("host"):
+        # A registration's host named by credit code, pending review: shown as its partner
+        # typed it (the provisional host row is the submitting organisation).
+        host_id = None
+        host_summary = {"id": None, **{key: proposed["host"][key] for key in ("name", "uscc")}}
+    partners = partners + [
+        {"organization_id": None, "role": item["role"], "name": item["name"], "uscc": item["uscc"]}
+        for item in proposed.get("partners") or []
+    ]
     return {
         "id": carrier.id,
         "name": carrier.name,
         "type": carrier.type,
         "level": carrier.level,
         "status": carrier.status,
-        "host_organization_id": carrier.host_organization_id,
-        "host_organization": {"id": host.id, "name": host.name, "uscc": host.uscc},
+        "host_organization_id": host_id,
+        "host_organization": host_summary,
         "partners": partners,
         "town": carrier.town,
         "tags": tags,
@@ -226,8 +238,12 @@ def _write_links(carrier: Carrier, data: dict) -> None:
             CarrierTag.create(carrier=carrier, tag=tag)
 
 
+#: Registration bookkeeping that :mod:`registry.registrations` passes along (never a client's).
+REGISTRATION_FIELDS = ("submitted_by_organization", "proposed_organizations")
+
+
 def _set_fields(carrier: Carrier, data: dict) -> None:
-    for name in DESCRIPTIVE_FIELDS:
+    for name in DESCRIPTIVE_FIELDS + REGISTRATION_FIELDS:
         if name in data:
             setattr(carrier, name, data[name])
     if "valid_until" in data:

@@ -156,6 +156,10 @@ def _registration_reviewed(data: dict, levels: dict) -> str:
     return f"登记申请审核：{_carrier_name(data) or '载体'}，结果：{outcome}。"
 
 
+def _registration_withdrawn(data: dict, levels: dict) -> str:
+    return f"登记申请已撤回：{_carrier_name(data) or '载体'}。"
+
+
 def _digest(data: dict, levels: dict) -> str:
     for key in ("summary", "text"):
         if isinstance(data.get(key), str) and data[key]:
@@ -181,6 +185,7 @@ DESCRIBERS: dict[str, Callable[[dict, dict], str]] = {
     "report.submitted": _report_submitted,
     "registration.submitted": _registration_submitted,
     "registration.reviewed": _registration_reviewed,
+    "registration.withdrawn": _registration_withdrawn,
     "digest.weekly": _digest,
     "webhook.ping": _ping,
     "webhook.disabled": _disabled,

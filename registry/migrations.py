@@ -383,6 +383,62 @@ def _job_runs_and_scheduler_lock() -> None:
     database.create_tables([JobRun, SchedulerLock], safe=True)
 
 
+def _partner_access() -> None:
+    """Audit records keep the actor's principal id; a registration keeps the organisation that
+    submitted it and the organisations its partner named by credit code, pending review.
+
+    Frozen at version 7: the columns are declared here, not taken from the models. Pending
+    registrations of partners get their submitting organisation back-filled: the first of
+    the submitter's organisations the registration names (host first), as the rule
+    "only the submitting organisation edits" reads it.
+    """
+    import json
+
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(database.obj)
+    wanted = {
+        "change": [("actor_id", pw.IntegerField(null=True, index=True))],
+        "carrier": [
+            ("submitted_by_organization", pw.IntegerField(null=True)),
+            ("proposed_organizations", pw.TextField(null=True)),
+        ],
+    }
+    for table, columns in wanted.items():
+        present = {column.name for column in database.get_columns(table)}
+        operations = [
+            migrator.add_column(table, name, field)
+            for name, field in columns
+            if name not in present
+        ]
+        if operations:
+            migrate(*operations)
+    pending = database.execute_sql(
+        "SELECT c.id, c.host_organization_id, p.organization_ids FROM carrier c "
+        "JOIN principal p ON p.id = c.submitted_by "
+        "WHERE c.submitted_by_organization IS NULL AND c.status = 'submitted' "
+        "AND p.role = 'partner'"
+    ).fetchall()
+    mark = database.param
+    for carrier_id, host_id, organization_ids in pending:
+        own = set(json.loads(organization_ids or "[]"))
+        partners = [
+            row[0]
+            for row in database.execute_sql(
+                "SELECT organization_id FROM carrier_partner "
+                f"WHERE carrier_id = {mark} ORDER BY id",
+                (carrier_id,),
+            ).fetchall()
+        ]
+        submitting = next((org for org in [host_id, *partners] if org in own), None)
+        if submitting is not None:
+            database.execute_sql(
+                f"UPDATE carrier SET submitted_by_organization = {mark} WHERE id = {mark}",
+                (submitting, carrier_id),
+            )
+
+
 #: ``"id" INTEGER NOT NULL PRIMARY KEY`` as peewee writes it, not yet AUTOINCREMENT.
 _PLAIN_ID = re.compile(r'("id"\s+INTEGER\s+NOT\s+NULL\s+PRIMARY\s+KEY)(?!\s+AUTOINCREMENT)', re.I)
 
@@ -497,5 +553,10 @@ MIGRATIONS = [
     (3, "targets; annual report review columns", _targets_and_report_review, True),
     (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
     (6, "ids never reused: AUTOINCREMENT on every SQLite table", _ids_never_reused),
+    (
+        7,
+        "partner access: actor ids in changes, submitting organisation, proposed organisations",
+        _partner_access,
+    ),
     (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
 ]

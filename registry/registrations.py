@@ -14,7 +14,7 @@ from typing import Any
 from registry import audit, carriers, milestones, state
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
-from registry.models import Carrier, Principal
+from registry.models import Carrier, CarrierPartner, Organization, Principal
 
 #: Decisions of an approval: the status the carrier moves to and the milestone that does it.
 APPROVAL_MILESTONES = {"applying": "application_submitted", "accredited": "accredited"}
@@ -40,6 +40,9 @@ def present(rows: list[Carrier]) -> list[dict[str, Any]]:
         {
             **item,
             "submitted_by": names.get(row.submitted_by),
+            "submitted_by_organization_id": row.submitted_by_organization,
+            "host_uscc": item["host_organization"]["uscc"],
+            "host_name": item["host_organization"]["name"],
             "submitted_at": row.created_at,
             "review_comment": row.review_comment,
             "reviewed_at": row.reviewed_at,
@@ -49,24 +52,161 @@ def present(rows: list[Carrier]) -> list[dict[str, Any]]:
     ]
 
 
-def organisations_named(data: dict, carrier: Carrier | None = None) -> set[int]:
-    """The host and partner organisations a registration names after applying ``data``."""
-    host = data.get("host_organization_id", carrier.host_organization_id if carrier else None)
+#: Kind of an organisation created on approval when its partner did not say.
+DEFAULT_PROPOSED_KIND = "enterprise"
+#: Registration fields naming the host; the domain turns them into a link or a proposal.
+HOST_FIELDS = ("host_organization_id", "host_uscc", "host_name", "host_kind")
+
+
+def _field_error(field: str, message: str) -> DomainError:
+    return DomainError(422, "The request body has invalid fields.", {field: [message]})
+
+
+def _by_code(codes: set[str]) -> dict[str, int]:
+    if not codes:
+        return {}
+    rows = Organization.select(Organization.id, Organization.uscc).where(
+        Organization.uscc.in_(list(codes))
+    )
+    return {code: org_id for org_id, code in rows.tuples()}
+
+
+def _proposal(item: dict, prefix: str = "") -> dict:
+    """An organisation named by code, as typed (``host_uscc``… with ``prefix="host_"``)."""
+    return {
+        "uscc": item[prefix + "uscc"],
+        "name": (item.get(prefix + "name") or "").strip(),
+        "kind": item.get(prefix + "kind") or DEFAULT_PROPOSED_KIND,
+    }
+
+
+def resolve(data: dict, who: Principal, carrier: Carrier | None = None) -> dict:
+    """The carrier fields and proposals of a registration body (SPEC §6, issue 9).
+
+    Organisations are named by id (``host_organization_id``, ``partners[].organization_id``)
+    or by unified social credit code (``host_uscc`` with ``host_name``, ``partners[].uscc``
+    with ``name``). The bureau admin may name any organisation either way. A partner names
+    its own organisations either way and every other one by credit code only: such an
+    organisation is neither looked up for the answer nor linked, but kept as a proposal,
+    exactly as typed, until the bureau approves (:func:`approve` links it, or creates it
+    when no organisation has the code). So naming an organisation reveals nothing about it
+    and puts the registration in no one else's view.
+
+    A partner's registration must name one of its own organisations; the first named (host
+    first) is the submitting organisation, the only one whose partners edit or withdraw it.
+    While a proposed host is pending, the submitting organisation holds the host column.
+    Returns the fields for :mod:`registry.carriers` plus ``proposed_organizations`` and,
+    on creation, ``submitted_by_organization``.
+    """
+    from registry import access
+
+    partner = who.role == access.PARTNER
+    own = access.organisations_of(who)
+    typed_codes = {data["host_uscc"]} if data.get("host_uscc") else set()
+    typed_codes |= {item["uscc"] for item in data.get("partners") or [] if item.get("uscc")}
+    known = _by_code(typed_codes)
+    # What a partner may resolve by code: only its own organisations.
+    resolvable = {code: org for code, org in known.items() if not partner or org in own}
+
+    def foreign_id(org_id: int) -> bool:
+        return partner and org_id not in own
+
+    fields = {key: value for key, value in data.items() if key not in HOST_FIELDS}
+    previous = (carrier.proposed_organizations or {}) if carrier is not None else {}
+    proposed = {"host": previous.get("host"), "partners": previous.get("partners") or []}
+    host: int | None = None
+    if "host_organization_id" in data or data.get("host_uscc"):
+        proposed["host"] = None
+        if data.get("host_organization_id") is not None:
+            host = data["host_organization_id"]
+            if foreign_id(host):
+                raise _field_error(
+                    "host_organization_id",
+                    "Name an organisation that is not yours by its credit code (host_uscc).",
+                )
+        elif data["host_uscc"] in resolvable:
+            host = resolvable[data["host_uscc"]]
+        elif partner or data["host_uscc"] not in known:
+            if not (data.get("host_name") or "").strip():
+                raise _field_error("host_name", "Give the host's name with its credit code.")
+            proposed["host"] = _proposal(data, "host_")
+            if not partner:
+                raise _field_error(
+                    "host_uscc", "No organisation has this code: create it first (/organizations)."
+                )
+    elif carrier is not None and not proposed["host"]:
+        host = carrier.host_organization_id
     if "partners" in data:
-        partners = {partner["organization_id"] for partner in data["partners"]}
-    elif carrier is not None:
-        partners = {link.organization_id for link in carrier.partner_links}
-    else:
-        partners = set()
-    return ({host} if host is not None else set()) | partners
-
-
-def submit(data: dict, submitted_by: int) -> Carrier:
-    """Create a registration in status ``submitted``; emits ``registration.submitted``."""
-    with write_transaction():
-        carrier = carriers.create_carrier(
-            data, initial_status="submitted", submitted_by=submitted_by
+        links, proposals, seen = [], [], set()
+        for index, item in enumerate(data["partners"]):
+            if item.get("organization_id") is not None:
+                org = item["organization_id"]
+                if foreign_id(org):
+                    raise _field_error(
+                        "partners",
+                        f"Partner {index + 1}: name an organisation that is not yours by its "
+                        "credit code (uscc).",
+                    )
+            elif item["uscc"] in resolvable:
+                org = resolvable[item["uscc"]]
+            else:
+                if not (item.get("name") or "").strip():
+                    raise _field_error(
+                        "partners", f"Partner {index + 1}: give its name with its credit code."
+                    )
+                if item["uscc"] in seen:
+                    raise _field_error("partners", f"Partner {index + 1} is named twice.")
+                seen.add(item["uscc"])
+                proposals.append({**_proposal(item), "role": item["role"]})
+                continue
+            if org in seen:
+                raise _field_error("partners", f"Partner {index + 1} is named twice.")
+            seen.add(org)
+            links.append({"organization_id": org, "role": item["role"]})
+        fields["partners"] = links
+        proposed["partners"] = proposals
+    named = ([host] if host is not None else []) + [
+        link["organization_id"]
+        for link in fields.get("partners", _links(carrier) if carrier is not None else [])
+    ]
+    if partner:
+        submitting = (
+            carrier.submitted_by_organization
+            if carrier is not None
+            else next((org for org in named if org in own), None)
         )
+        if submitting is None or submitting not in named:
+            raise DomainError(
+                403,
+                "A partner registers for its own organisations: name one of "
+                f"{', '.join(map(str, sorted(own)))} as host or partner"
+                + (", and keep the one that submitted it." if carrier is not None else "."),
+            )
+        if carrier is None:
+            fields["submitted_by_organization"] = submitting
+        if host is None and proposed["host"]:
+            host = submitting
+    if host is not None:
+        fields["host_organization_id"] = host
+    fields["proposed_organizations"] = (
+        proposed if proposed["host"] or proposed["partners"] else None
+    )
+    return fields
+
+
+def _links(carrier: Carrier) -> list[dict]:
+    return [
+        {"organization_id": link.organization_id, "role": link.role}
+        for link in carrier.partner_links
+    ]
+
+
+def submit(data: dict, who: Principal) -> Carrier:
+    """Create a registration in status ``submitted`` from a body :func:`resolve` reads;
+    emits ``registration.submitted``."""
+    with write_transaction():
+        fields = resolve(data, who)
+        carrier = carriers.create_carrier(fields, initial_status="submitted", submitted_by=who.id)
         audit.emit("registration.submitted", {"registration": _event_view(carrier)})
     return carrier
 
@@ -84,11 +224,52 @@ def _require_submitted(carrier: Carrier, doing: str) -> None:
         )
 
 
-def edit(carrier: Carrier, data: dict) -> Carrier:
+def edit(carrier: Carrier, data: dict, who: Principal) -> Carrier:
     """A partner's (or the bureau's) edit of a registration still awaiting review (409 after)."""
     with write_transaction():
         _require_submitted(_locked(carrier.id), "edited")
-        return carriers.update_carrier(carriers.load(carrier.id), data)
+        carrier = carriers.load(carrier.id)
+        return carriers.update_carrier(carrier, resolve(data, who, carrier))
+
+
+def withdraw(carrier: Carrier) -> None:
+    """Withdraw a registration before review: it is deleted, with its one audit record
+    (action ``delete``, the registration as it was) and a ``registration.withdrawn`` event.
+    After the review it is a carrier like any other: 409."""
+    with write_transaction():
+        _require_submitted(_locked(carrier.id), "withdrawn")
+        carrier = carriers.load(carrier.id)
+        before = _event_view(carrier)
+        carriers.delete_carrier(carrier)
+        audit.emit("registration.withdrawn", {"registration": before})
+
+
+def _materialise(carrier: Carrier) -> list[dict]:
+    """Link (or create) the organisations a partner proposed by credit code; return those
+    created, for the review record. Called by the approval, inside its transaction."""
+    proposed = carrier.proposed_organizations or {}
+    wanted = ([proposed["host"]] if proposed.get("host") else []) + list(
+        proposed.get("partners") or []
+    )
+    if not wanted:
+        return []
+    ids = _by_code({item["uscc"] for item in wanted})
+    created = []
+    for item in wanted:
+        if item["uscc"] not in ids:
+            org = Organization.create(name=item["name"], uscc=item["uscc"], kind=item["kind"])
+            ids[item["uscc"]] = org.id
+            created.append({"id": org.id, "name": org.name, "uscc": org.uscc, "kind": org.kind})
+    if proposed.get("host"):
+        carrier.host_organization = ids[proposed["host"]["uscc"]]
+    linked = {link.organization_id for link in carrier.partner_links}
+    for item in proposed.get("partners") or []:
+        org = ids[item["uscc"]]
+        if org not in linked:
+            CarrierPartner.create(carrier=carrier.id, organization=org, role=item["role"])
+            linked.add(org)
+    carrier.proposed_organizations = None
+    return created
 
 
 def _review_record(carrier: Carrier, decision: str, comment: str | None) -> dict:
@@ -114,6 +295,9 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
         carrier = _locked(carrier.id)
         _require_submitted(carrier, "reviewed again")
         review = _review_record(carrier, status, decision.get("comment"))
+        created = _materialise(carrier)
+        if created:
+            review["review"]["organizations_created"] = created
         carrier.save()
         milestone = {
             "kind": APPROVAL_MILESTONES[status],

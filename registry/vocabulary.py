@@ -199,6 +199,7 @@ EVENT_TYPES: dict[str, str] = {
     "member.erased": "名册个人信息删除",
     "registration.submitted": "登记申请",
     "registration.reviewed": "登记审核",
+    "registration.withdrawn": "撤回登记",
     "digest.weekly": "每周摘要",
     "webhook.ping": "测试消息",
     "webhook.disabled": "订阅停用",

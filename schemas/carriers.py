@@ -137,7 +137,8 @@ class CarrierSchema(ResourceSchema):
 
     @ma.validates("partners")
     def no_duplicate_partners(self, value, **kwargs):
-        ids = [partner.get("organization_id") for partner in value]
+        # A registration's partner may be named by credit code instead (organization_id null).
+        ids = [partner.get("organization_id") or partner.get("uscc") for partner in value]
         if len(ids) != len(set(ids)):
             raise ma.ValidationError("An organisation can be a partner only once.")
 

@@ -16,6 +16,13 @@ class ChangeSchema(ResourceSchema):
 
     at = Timestamp(metadata={"description": "When the change was written."})
     actor = fields.String(metadata={"description": "The principal's name (`cli`, `system`…)."})
+    actor_id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The principal's id (names are not unique); null for the CLI and "
+            "the jobs."
+        },
+    )
     token_name = fields.String(
         allow_none=True, metadata={"description": "The token the principal acted with."}
     )
@@ -77,6 +84,10 @@ class ChangeQueryArgsSchema(ListArgsSchema):
     actor = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "The principal's name, exactly."},
+    )
+    actor_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "The principal's id."},
     )
     action = fields.String(
         validate=one_of(CHANGE_ACTIONS, "change action"),

@@ -26,6 +26,13 @@ class UsccField(fields.String):
         return uscc.normalise(text) or None
 
 
+def checked_uscc(code: str | None) -> None:
+    """A credit code whose check digit holds (422 saying why otherwise)."""
+    reason = uscc.problem(code) if code else None
+    if reason:
+        raise ma.ValidationError(reason)
+
+
 class OrganizationSchema(ResourceSchema):
     """A host or partner organisation."""
 

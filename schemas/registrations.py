@@ -5,9 +5,67 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry.vocabulary import CARRIER_STATUSES, LEVELS, REGISTRATION_TYPES
-from schemas.carriers import CarrierSchema, PartnerSchema
-from schemas.common import MAX_ID, ContactSchema, ListArgsSchema, Timestamp, one_of, sort_field
+from registry.vocabulary import (
+    CARRIER_STATUSES,
+    LEVELS,
+    ORGANIZATION_KINDS,
+    PARTNER_ROLES,
+    REGISTRATION_TYPES,
+)
+from schemas.carriers import CarrierSchema
+from schemas.common import (
+    MAX_ID,
+    ContactSchema,
+    Id,
+    ListArgsSchema,
+    Timestamp,
+    one_of,
+    sort_field,
+)
+from schemas.organizations import UsccField, checked_uscc
+
+ORGANISATION_NAME = validate.Length(min=1, max=200)
+
+
+class RegistrationPartnerSchema(ma.Schema):
+    """A partner organisation of a registration: by id (a partner: only its own) or by credit
+    code with its name (any organisation; linked, or created, when the bureau approves)."""
+
+    organization_id = Id(
+        allow_none=True,
+        metadata={"description": "Its id: the bureau any, a partner only its own organisations."},
+    )
+    uscc = UsccField(
+        validate=checked_uscc,
+        metadata={"description": "Its unified social credit code (check digit verified)."},
+    )
+    name = fields.String(
+        validate=ORGANISATION_NAME,
+        metadata={
+            "description": "Its name, with `uscc`: kept as typed, the name of the organisation "
+            "created on approval when none has the code."
+        },
+    )
+    kind = fields.String(
+        load_only=True,
+        validate=one_of(ORGANIZATION_KINDS, "organisation kind"),
+        metadata={"description": "With `uscc`: its kind if created on approval (enterprise)."},
+    )
+    role = fields.String(
+        load_default="other",
+        validate=one_of(PARTNER_ROLES, "partner role"),
+        metadata={"description": "One of " + ", ".join(PARTNER_ROLES)},
+    )
+
+    @ma.validates_schema
+    def one_way_to_name(self, data, **kwargs):
+        by_id, by_code = data.get("organization_id") is not None, bool(data.get("uscc"))
+        if by_id == by_code:
+            raise ma.ValidationError(
+                "Name the organisation by organization_id or by uscc (with its name).",
+                "organization_id",
+            )
+
 
 APPROVAL_STATUSES = ["applying", "accredited"]
 
@@ -26,11 +84,38 @@ class RegistrationSchema(CarrierSchema):
         validate=one_of(LEVELS, "level"),
         metadata={"description": "The proposed level; the bureau decides on approval."},
     )
+    host_organization_id = Id(
+        allow_none=True,
+        metadata={
+            "description": "The host's id: the bureau any organisation, a partner only its own "
+            "(others by `host_uscc`). Null on reads while a host named by code awaits review."
+        },
+    )
+    host_uscc = UsccField(
+        validate=checked_uscc,
+        metadata={
+            "description": "The host's unified social credit code, instead of "
+            "`host_organization_id` (with `host_name`). An organisation that is not the "
+            "partner's own is linked, or created, when the bureau approves."
+        },
+    )
+    host_name = fields.String(
+        validate=ORGANISATION_NAME,
+        metadata={"description": "The host's name, with `host_uscc` (kept as typed)."},
+    )
+    host_kind = fields.String(
+        load_only=True,
+        validate=one_of(ORGANIZATION_KINDS, "organisation kind"),
+        metadata={"description": "With `host_uscc`: the kind if created (enterprise)."},
+    )
     partners = fields.List(
-        fields.Nested(PartnerSchema),
+        fields.Nested(RegistrationPartnerSchema),
         required=True,
         validate=validate.Length(min=1, max=50),
-        metadata={"description": "The university and enterprise partners, with their role."},
+        metadata={
+            "description": "The university and enterprise partners, with their role; "
+            "organisations that are not yours by `uscc` and `name`."
+        },
     )
     contact = fields.Nested(
         ContactSchema,
@@ -44,6 +129,14 @@ class RegistrationSchema(CarrierSchema):
         allow_none=True,
         metadata={"description": "Name of the principal that submitted it."},
     )
+    submitted_by_organization_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The organisation the submitting partner acted for: only its "
+            "partners edit or withdraw the registration (null when the bureau submitted it)."
+        },
+    )
     submitted_at = Timestamp(dump_only=True, allow_none=True)
     review_comment = fields.String(
         dump_only=True,
@@ -52,6 +145,20 @@ class RegistrationSchema(CarrierSchema):
     )
     reviewed_at = Timestamp(dump_only=True, allow_none=True)
     reviewed_by = fields.String(dump_only=True, allow_none=True)
+
+    @ma.validates_schema
+    def one_host(self, data, partial=False, **kwargs):
+        by_id = data.get("host_organization_id") is not None
+        by_code = bool(data.get("host_uscc"))
+        if by_id and by_code:
+            raise ma.ValidationError("Name the host once.", "host_uscc")
+        named = "host_organization_id" in data or "host_uscc" in data
+        if not (by_id or by_code) and (named or not partial):
+            raise ma.ValidationError(
+                "Name the host by host_organization_id or host_uscc.", "host_organization_id"
+            )
+        if data.get("host_name") and not by_code:
+            raise ma.ValidationError("Only with host_uscc.", "host_name")
 
     @ma.validates("contact")
     def contact_reachable(self, value, **kwargs):

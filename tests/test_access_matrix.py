@@ -6,7 +6,7 @@ must leave exactly one audit record naming the principal and its token.
 
 import pytest
 
-from registry import db
+from registry import db, uscc
 
 ROLES = ["anonymous", "admin", "viewer", "operator_a", "partner_a"]
 
@@ -15,6 +15,7 @@ CASES = {
     "org_create": ("post", "/api/v1/organizations", {"name": "新组织", "kind": "other"}),
     "org_edit_a": ("patch", "/api/v1/organizations/{org_a}", {"address": "新地址"}),
     "org_edit_b": ("patch", "/api/v1/organizations/{org_b}", {"address": "新地址"}),
+    "org_rename_a": ("patch", "/api/v1/organizations/{org_a}", {"name": "改名"}),
     "org_delete_spare": ("delete", "/api/v1/organizations/{org_spare}", None),
     "org_delete_a": ("delete", "/api/v1/organizations/{org_a}", None),
     "carrier_create": (
@@ -29,6 +30,7 @@ CASES = {
     "carrier_edit_registration": ("patch", "/api/v1/carriers/{reg_a}", {"description": "改"}),
     "carrier_edit_a_level": ("patch", "/api/v1/carriers/{a_hidden}", {"level": "national"}),
     "carrier_edit_a_host": ("patch", "/api/v1/carriers/{a_hidden}", {"host_organization_id": 0}),
+    "carrier_edit_a_partners": ("patch", "/api/v1/carriers/{a_hidden}", {"partners": []}),
     "carrier_delete_a_hidden": ("delete", "/api/v1/carriers/{a_hidden}", None),
     "carrier_delete_b_hidden": ("delete", "/api/v1/carriers/{b_hidden}", None),
     "carrier_delete_a_public": ("delete", "/api/v1/carriers/{a_public}", None),
@@ -38,6 +40,8 @@ CASES = {
     "registration_create_b": ("post", "/api/v1/registrations", "registration_b"),
     "registration_edit_a": ("patch", "/api/v1/registrations/{reg_a}", {"description": "改"}),
     "registration_edit_b": ("patch", "/api/v1/registrations/{reg_b}", {"description": "改"}),
+    "registration_withdraw_a": ("delete", "/api/v1/registrations/{reg_a}", None),
+    "registration_withdraw_b": ("delete", "/api/v1/registrations/{reg_b}", None),
     "registration_approve_a": (
         "post",
         "/api/v1/registrations/{reg_a}/approve",
@@ -53,8 +57,9 @@ CASES = {
 #: case -> status per role, in the order of ROLES.
 EXPECTED = {
     "org_create": (401, 201, 403, 403, 403),
-    "org_edit_a": (401, 200, 403, 403, 403),
-    "org_edit_b": (401, 200, 403, 403, 403),
+    "org_edit_a": (401, 200, 403, 200, 403),
+    "org_edit_b": (401, 200, 403, 404, 403),
+    "org_rename_a": (401, 200, 403, 403, 403),
     "org_delete_spare": (401, 204, 403, 403, 403),
     "org_delete_a": (401, 409, 403, 403, 403),
     "carrier_create": (401, 201, 403, 403, 403),
@@ -62,18 +67,23 @@ EXPECTED = {
     "carrier_edit_a_public": (401, 200, 403, 200, 403),
     "carrier_edit_b_hidden": (401, 200, 403, 404, 404),
     "carrier_edit_b_public": (401, 200, 403, 403, 403),
-    "carrier_edit_registration": (401, 200, 403, 403, 403),
+    # reg_a names org_a by credit code: pending review, org_a's operator does not see it.
+    "carrier_edit_registration": (401, 200, 403, 404, 403),
     "carrier_edit_a_level": (401, 200, 403, 403, 404),
     "carrier_edit_a_host": (401, 200, 403, 403, 404),
+    "carrier_edit_a_partners": (401, 200, 403, 403, 404),
     "carrier_delete_a_hidden": (401, 204, 403, 403, 403),
     "carrier_delete_b_hidden": (401, 204, 403, 403, 403),
     "carrier_delete_a_public": (401, 409, 403, 403, 403),
     "token_create": (401, 201, 403, 403, 403),
     "token_revoke": (401, 204, 403, 403, 403),
     "registration_create_a": (401, 201, 403, 403, 201),
-    "registration_create_b": (401, 201, 403, 403, 403),
-    "registration_edit_a": (401, 200, 403, 403, 200),
+    # partner A names uni_b by id: another organisation is named by credit code only.
+    "registration_create_b": (401, 201, 403, 403, 422),
+    "registration_edit_a": (401, 200, 403, 404, 200),
     "registration_edit_b": (401, 200, 403, 404, 404),
+    "registration_withdraw_a": (401, 204, 403, 404, 204),
+    "registration_withdraw_b": (401, 204, 403, 404, 404),
     "registration_approve_a": (401, 200, 403, 403, 403),
     "registration_reject_b": (401, 200, 403, 403, 403),
 }
@@ -92,9 +102,11 @@ def world(app, api, admin, make_token, org_factory, carrier_factory, accredit):
     public), a registration of each, and a token of every role."""
     from registry.models import Token
 
+    codes = {side: f"9133028200000000{n}" for n, side in enumerate("ab", start=1)}
+    codes = {side: code + uscc.check_character(code) for side, code in codes.items()}
     org = {
-        "org_a": org_factory(name="A企业"),
-        "org_b": org_factory(name="B企业"),
+        "org_a": org_factory(name="A企业", uscc=codes["a"]),
+        "org_b": org_factory(name="B企业", uscc=codes["b"]),
         "uni_a": org_factory(name="A高校", kind="university"),
         "uni_b": org_factory(name="B高校", kind="university"),
         "org_spare": org_factory(name="闲置单位"),
@@ -121,7 +133,8 @@ def world(app, api, admin, make_token, org_factory, carrier_factory, accredit):
         bodies[f"registration_{side}"] = {
             "name": f"{side.upper()}校企基地",
             "level": "county",
-            "host_organization_id": ids[f"org_{side}"],
+            "host_uscc": codes[side],
+            "host_name": f"{side.upper()}企业",
             "partners": [{"organization_id": ids[f"uni_{side}"], "role": "university"}],
             "contact": {"name": "联系人", "email": f"{side}@example.edu.cn"},
         }
@@ -180,6 +193,7 @@ def test_accepted_writes_leave_one_record_with_their_actor(
     new = changes()[count:]
     assert len(new) == 1, new
     assert new[0]["actor"] == NAMES[role]
+    assert new[0]["actor_id"] is not None
     assert new[0]["token_name"] == NAMES[role]
     assert new[0]["before"] is not None or new[0]["after"] is not None
     assert db_state() != before

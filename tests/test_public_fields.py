@@ -123,9 +123,11 @@ def registry_of_two(api, admin, make_token, org_factory, carrier_factory, accred
         accredit(accredited["id"], "2024-01-10")
         carrier_factory(host_organization_id=org["id"])
     partner = make_token("partner", [uni["id"]])
-    api.post(
+    # Submitted by the bureau, which names organisations by id (a partner names another
+    # organisation by credit code, and it stays out of that organisation's view until review).
+    registered = api.post(
         "/api/v1/registrations",
-        token=partner,
+        token=admin,
         json={
             "name": "校企基地",
             "level": "county",
@@ -134,6 +136,7 @@ def registry_of_two(api, admin, make_token, org_factory, carrier_factory, accred
             "contact": {"name": "王", "phone": "1"},
         },
     )
+    assert registered.status_code == 201, registered.get_json()
     return {
         "anonymous": (None, 2),
         "admin": (admin, 5),

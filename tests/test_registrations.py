@@ -2,9 +2,11 @@
 
 import pytest
 
-from registry import db, state
+from registry import db, state, uscc
 
 REGS = "/api/v1/registrations"
+ENTERPRISE_CODE = "91330282000000001" + uscc.check_character("91330282000000001")
+OTHER_CODE = "91330282000000002" + uscc.check_character("91330282000000002")
 
 
 @pytest.fixture
@@ -12,7 +14,7 @@ def school(org_factory):
     """A university and an enterprise, and a partner token acting for the university."""
     return {
         "university": org_factory(name="宁波大学科学技术学院", kind="university"),
-        "enterprise": org_factory(name="公牛集团"),
+        "enterprise": org_factory(name="公牛集团", uscc=ENTERPRISE_CODE),
         "other": org_factory(name="别家企业"),
     }
 
@@ -26,7 +28,8 @@ def body(school, **extra):
     return {
         "name": "公牛集团校企合作实习实践基地",
         "level": "county",
-        "host_organization_id": school["enterprise"]["id"],
+        "host_uscc": ENTERPRISE_CODE,
+        "host_name": "公牛集团",
         "partners": [{"organization_id": school["university"]["id"], "role": "university"}],
         "contact": {"name": "王老师", "phone": "0574-12345678"},
         "town": "周巷镇",
@@ -85,7 +88,9 @@ def test_partner_only_registers_for_its_own_organisations(api, partner, school, 
         partners=[{"organization_id": school["other"]["id"], "role": "enterprise"}],
     )
     response = api.post(REGS, json=foreign, token=partner)
-    assert response.status_code == 403
+    # Another organisation is named by credit code, never by id (which would reveal it).
+    assert response.status_code == 422
+    assert "partners" in response.get_json()["errors"]
     assert db_state() == before
 
 
@@ -99,7 +104,7 @@ def test_partner_only_registers_for_its_own_organisations(api, partner, school, 
         ({"level": "cosmic"}, "level"),
         ({"status": "accredited"}, "status"),
         ({"valid_until": "2030-01-01"}, "valid_until"),
-        ({"host_organization_id": 4242}, "host_organization_id"),
+        ({"host_organization_id": 4242}, "host_uscc"),  # the host named twice
     ],
 )
 def test_bad_registrations_are_422_and_write_nothing(api, partner, school, db_state, change, field):
@@ -111,8 +116,11 @@ def test_bad_registrations_are_422_and_write_nothing(api, partner, school, db_st
 
 
 def test_missing_fields_are_422(api, partner, school):
-    for name in ("name", "level", "host_organization_id", "partners", "contact"):
+    for name in ("name", "level", "host_uscc", "partners", "contact"):
         incomplete = {k: v for k, v in body(school).items() if k != name}
+        if name == "host_uscc":
+            del incomplete["host_name"]
+            name = "host_organization_id"
         response = api.post(REGS, json=incomplete, token=partner)
         assert response.status_code == 422
         assert name in response.get_json()["errors"]
@@ -158,7 +166,7 @@ def test_partner_may_not_edit_away_its_own_organisation(api, partner, school, su
     before = db_state()
     response = api.patch(
         f"{REGS}/{submitted.get_json()['id']}",
-        json={"partners": [{"organization_id": school["other"]["id"], "role": "enterprise"}]},
+        json={"partners": [{"uscc": OTHER_CODE, "name": "别家企业", "role": "enterprise"}]},
         token=partner,
         headers={"If-Match": "*"},
     )
@@ -283,9 +291,12 @@ def test_admin_may_submit_and_edit_for_anyone(api, admin, school):
 
 
 def test_operator_of_the_host_sees_but_does_not_touch_a_registration(
-    api, make_token, school, submitted
+    api, make_token, school, admin
 ):
     operator = make_token("operator", [school["enterprise"]["id"]])
+    named = {**body(school), "host_organization_id": school["enterprise"]["id"]}
+    del named["host_uscc"], named["host_name"]
+    submitted = api.post(REGS, json=named, token=admin)
     reg = submitted.get_json()["id"]
     assert api.get(f"{REGS}/{reg}", token=operator).status_code == 200
     response = api.patch(

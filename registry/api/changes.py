@@ -31,6 +31,7 @@ def as_dict(change: Change) -> dict:
         "id": change.id,
         "at": change.at,
         "actor": change.actor,
+        "actor_id": change.actor_id,
         "token_name": change.token_name,
         "action": change.action,
         "object_type": change.object_type,
@@ -47,7 +48,7 @@ def as_dict(change: Change) -> dict:
 
 def filtered(query, args: dict):
     """``query`` narrowed by the audit filters, in the order asked (newest first by default)."""
-    for name in ("object_type", "object_id", "actor", "action", "request_id"):
+    for name in ("object_type", "object_id", "actor", "actor_id", "action", "request_id"):
         if name in args:
             query = query.where(getattr(Change, name) == args[name])
     if "time_from" in args:

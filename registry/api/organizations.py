@@ -104,9 +104,15 @@ class OrganizationsById(MethodView):
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, org_id):
-        """Edit an organisation (bureau admin; If-Match required)"""
-        access.require(access.BUREAU_ADMIN)
+        """Edit an organisation (bureau admin; an operator its own address and contact;
+        If-Match required)
+
+        An operator of the organisation may change `address` and `contact` only: a body
+        naming any other field is a 403 that names them.
+        """
+        access.require(access.BUREAU_ADMIN, access.OPERATOR)
         org = get_visible(org_id)
+        access.require_organization_editor(org.id, data)
         check_if_match(ETAG, org)
         org = organizations.update_organization(org, data)
         return organizations.as_dict(org), 200, {"ETag": etag_of(ETAG, org)}

@@ -92,11 +92,16 @@ class Registrations(MethodView):
     def post(self, data):
         """Submit a registration (a partner for its own organisations, or the bureau admin)
 
-        The partner's organisation must be the host or one of the partners. The carrier
-        starts in status `submitted` and is not public until it is accredited.
+        One of the partner's own organisations must be the host or a partner: it is the
+        submitting organisation, the only one whose partners may edit or withdraw the
+        registration. A partner names its own organisations by id or credit code and every
+        other one by credit code and name (`host_uscc`/`host_name`, `partners[].uscc`/`name`):
+        those are kept as typed, shown to no one else, and linked (or created, when no
+        organisation has the code) when the bureau approves. The carrier starts in status
+        `submitted` and is not public until it is accredited.
         """
-        who = access.require_registrant(registrations.organisations_named(data))
-        carrier = registrations.submit(data, submitted_by=who.id)
+        who = access.require_registrant()
+        carrier = registrations.submit(data, who)
         body, status, headers = answer(carrier, 201)
         return body, status, {**headers, "Location": f"{blp.url_prefix}/{carrier.id}"}
 
@@ -115,15 +120,33 @@ class RegistrationsById(MethodView):
     @etag_protected(blp)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, registration_id):
-        """Edit a registration until it is reviewed (its partner, or the bureau admin)
+        """Edit a registration until it is reviewed (its submitting organisation's partners, or
+        the bureau admin)
 
+        Organisations are named as on submission; the submitting organisation stays named
+        (403). Other partners named on the registration may read it but not edit it (403).
         After the review the registration is a carrier like any other: 409.
         """
         carrier = get_visible(registration_id)
-        access.require_registration_editor(carrier)
-        access.require_registrant(registrations.organisations_named(data, carrier))
+        who = access.require_registration_editor(carrier)
         check_if_match(ETAG, carrier)
-        return answer(registrations.edit(carrier, data))
+        return answer(registrations.edit(carrier, data, who))
+
+    @blp.response(204)
+    @etag_protected(blp)
+    @error_responses(blp, 401, 403, 404, 409)
+    def delete(self, registration_id):
+        """Withdraw a registration before review (its submitting organisation's partners, or
+        the bureau admin; If-Match required)
+
+        The registration is deleted, with one audit record (action `delete`) and a
+        `registration.withdrawn` event. After the review it is a carrier like any other: 409.
+        """
+        carrier = get_visible(registration_id)
+        access.require_registration_editor(carrier)
+        check_if_match(ETAG, carrier)
+        registrations.withdraw(carrier)
+        return None
 
 
 @blp.route("/<id:registration_id>/approve")

@@ -14,6 +14,8 @@ class Change(BaseModel):
     at = pw.DateTimeField(default=utcnow, index=True)
     #: The principal's name (``system``, ``cli``… outside a request).
     actor = pw.CharField(max_length=200, index=True)
+    #: The principal's id (null outside a request): two principals may share a name.
+    actor_id = pw.IntegerField(null=True, index=True)
     #: The name of the token the principal acted with (null outside a request).
     token_name = pw.CharField(max_length=200, null=True)
     action = pw.CharField(max_length=20, index=True)

@@ -63,6 +63,14 @@ class Carrier(BaseModel):
     initial_level = pw.CharField(max_length=20)
     #: Partner registration: the principal that submitted it and the review outcome.
     submitted_by = pw.IntegerField(null=True)
+    #: The organisation the submitting partner acted for: only its partners edit or withdraw
+    #: the registration until review (null when the bureau submitted it).
+    submitted_by_organization = pw.IntegerField(null=True)
+    #: Organisations a partner named by credit code that are not its own, as it typed them
+    #: (``{"host": {uscc, name, kind} | null, "partners": [{uscc, name, kind, role}]}``):
+    #: neither linked nor created until the bureau approves, so that naming one reveals
+    #: nothing and puts the registration in no one else's view.
+    proposed_organizations = JSONField(null=True)
     review_comment = pw.TextField(null=True)
     reviewed_at = pw.DateTimeField(null=True)
     reviewed_by = pw.CharField(max_length=200, null=True)
