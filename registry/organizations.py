@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from registry import audit
-from registry.db import database, utcnow
+from collections.abc import Collection
+
+from registry import audit, writes
+from registry.db import database
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization
 
@@ -53,22 +55,25 @@ def create_organization(data: dict) -> Organization:
     return org
 
 
-def update_organization(org: Organization, data: dict) -> Organization:
-    with database.atomic():
+def update_organization(
+    org_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> Organization:
+    """Edit the organisation as stored now, if it is at an ``expected`` version (412)."""
+    with writes.guarded(Organization, org_id, expected, "organisation") as edit:
+        org = edit.row
         before = {**as_dict(org), "uscc_override": org.uscc_override}
         _check_unique_uscc(data.get("uscc"), org.id)
         _apply(org, data)
-        org.version += 1
-        org.updated_at = utcnow()
-        org.save()
+        edit.save()
         after = {**as_dict(org), "uscc_override": org.uscc_override}
         audit.record_change("update", "organization", org.id, before, after)
     return org
 
 
-def delete_organization(org: Organization) -> None:
+def delete_organization(org_id: int, expected: Collection[int] | None = writes.ANY_VERSION):
     """Delete an organisation that hosts no carrier and partners none (409 otherwise)."""
-    with database.atomic():
+    with writes.guarded(Organization, org_id, expected, "organisation") as edit:
+        org = edit.row
         hosted = Carrier.select().where(Carrier.host_organization == org.id).count()
         partnered = CarrierPartner.select().where(CarrierPartner.organization == org.id).count()
         if hosted or partnered:

@@ -9,9 +9,10 @@ milestone, so that the lifecycle replays it like any other carrier) or rejects i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from registry import audit, carriers, milestones, state
+from registry import audit, carriers, milestones, state, writes
 from registry.db import database, locked, utcnow
 from registry.errors import DomainError
 from registry.models import Carrier, Principal
@@ -84,11 +85,17 @@ def _require_submitted(carrier: Carrier, doing: str) -> None:
         )
 
 
-def edit(carrier: Carrier, data: dict) -> Carrier:
-    """A partner's (or the bureau's) edit of a registration still awaiting review (409 after)."""
-    with database.atomic():
-        _require_submitted(_locked(carrier.id), "edited")
-        return carriers.update_carrier(carriers.load(carrier.id), data)
+def edit(
+    registration_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> Carrier:
+    """A partner's (or the bureau's) edit of a registration still awaiting review (409 after),
+    compared with the ``expected`` version and written as one guarded write."""
+    return carriers.update_carrier(
+        registration_id,
+        data,
+        expected,
+        check=lambda carrier: _require_submitted(carrier, "edited"),
+    )
 
 
 def _review_record(carrier: Carrier, decision: str, comment: str | None) -> dict:

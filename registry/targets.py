@@ -14,10 +14,11 @@ deadline's year (the bureau sets yearly targets).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from registry import audit, carriers, clock, lifecycle
-from registry.db import database, utcnow
+from registry import audit, carriers, clock, lifecycle, writes
+from registry.db import database
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Target
 from registry.vocabulary import REPORT_METRICS
@@ -171,21 +172,23 @@ def create_target(data: dict) -> Target:
     return target
 
 
-def update_target(target: Target, data: dict) -> Target:
-    """Edit a target; the rules are checked on the target as it will be (audited)."""
-    with database.atomic():
+def update_target(
+    target_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> Target:
+    """Edit a target, if it is at an ``expected`` version (412); the rules are checked on the
+    target as it will be (audited)."""
+    with writes.guarded(Target, target_id, expected, "target") as edit:
+        target = edit.row
         before = _values(target)
         _save(target, data)
-        target.version += 1
-        target.updated_at = utcnow()
-        target.save()
+        edit.save()
         audit.record_change("update", "target", target.id, before, _values(target))
     return target
 
 
-def delete_target(target: Target) -> None:
-    """Delete a target (audited)."""
-    with database.atomic():
-        before = _values(target)
-        target.delete_instance()
+def delete_target(target_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> None:
+    """Delete a target, if it is at an ``expected`` version (audited)."""
+    with writes.guarded(Target, target_id, expected, "target") as edit:
+        before = _values(edit.row)
+        edit.row.delete_instance()
         audit.record_change("delete", "target", before["id"], before, None)

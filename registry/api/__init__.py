@@ -5,7 +5,7 @@ from __future__ import annotations
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from registry.api.common import Api, IdConverter, problem, refuse_nul_characters
+from registry.api.common import Api, IdConverter, problem, refuse_nul_characters, vary_on_caller
 
 
 def schema_name(schema) -> str:
@@ -98,6 +98,7 @@ def register_api(app: Flask) -> None:
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
     app.before_request(refuse_nul_characters)
+    app.after_request(vary_on_caller)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
 

@@ -6,7 +6,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from registry import access, alerts
-from registry.api.common import error_responses, etag_of, paginate, read_with_etag
+from registry.api.common import (
+    LIST_HEADERS,
+    claim_etag_prefix,
+    error_responses,
+    etag_of,
+    paginate,
+    read_with_etag,
+)
 from registry.db import apply_sort
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
@@ -22,7 +29,7 @@ blp = Blueprint(
     "Resolved alerts stay readable.",
 )
 
-ETAG = "a"
+ETAG = claim_etag_prefix("a", "alerts")
 SORTS = {
     "due_on": Alert.due_on,
     "days_left": Alert.days_left,
@@ -31,10 +38,6 @@ SORTS = {
     "kind": Alert.kind,
     "status": Alert.status,
     "carrier_id": Alert.carrier,
-}
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
 }
 
 

@@ -10,7 +10,9 @@ from flask_smorest import Blueprint, abort
 
 from registry import access, clock, deadlines, ical, tokens
 from registry.api.common import (
+    LIST_HEADERS,
     check_if_match,
+    claim_etag_prefix,
     error_responses,
     etag_of,
     etag_protected,
@@ -35,10 +37,6 @@ blp = Blueprint(
     "feeds. Feeds accept your bearer token or your calendar feed key in `?key=`.",
 )
 
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-}
 ICS = "text/calendar"
 ICS_DOC = {
     "responses": {
@@ -49,7 +47,7 @@ ICS_DOC = {
         }
     }
 }
-FEED_ETAG = "k"
+FEED_ETAG = claim_etag_prefix("k", "feed-key")
 
 
 def scoped_carriers(args: dict):

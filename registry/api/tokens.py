@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
 
 from registry import access, tokens
 from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
+    NO_STORE,
+    NO_STORE_HEADER,
+    ResourceBlueprint,
     error_responses,
-    etag_of,
-    etag_protected,
     paginate,
-    read_with_etag,
+    sort_columns,
 )
 from registry.db import apply_sort, utcnow
 from registry.models import Principal, Token
@@ -25,33 +23,26 @@ from schemas.access import (
     TokenSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "tokens",
     __name__,
     url_prefix="/api/v1",
     description="Access: API tokens (bureau admin) and the caller's identity. A token is "
     "shown once, when created; only its hash is stored.",
+    etag_prefix="tk",
 )
 
-ETAG = "t"
-SORTS = {
-    name: getattr(Token, name) for name in ("name", "created_at", "expires_at", "last_used_at")
-}
-#: The answer holding a new token must not be kept by a cache or a proxy.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SORTS = sort_columns(TokenQueryArgsSchema, Token)
 
 
 def get_token(token_id: int) -> Token:
-    token = tokens.with_principal().where(Token.id == token_id).first()
-    if token is None:
-        abort(404, message=f"No token {token_id}.")
-    return token
+    return blp.get_or_404(tokens.with_principal(), token_id, "token")
 
 
 @blp.route("/tokens")
 class Tokens(MethodView):
     @blp.arguments(TokenQueryArgsSchema, location="query")
-    @blp.response(200, TokenSchema(many=True), headers=LIST_HEADERS)
+    @blp.list_response(TokenSchema(many=True))
     @error_responses(blp, 401, 403)
     def get(self, args):
         """List tokens, revoked and expired ones too (bureau admin)"""
@@ -74,7 +65,7 @@ class Tokens(MethodView):
         return [tokens.token_as_dict(row) for row in rows], 200, headers
 
     @blp.arguments(TokenCreateSchema)
-    @blp.response(201, TokenCreatedSchema)
+    @blp.write_response(TokenCreatedSchema, 201, headers=NO_STORE_HEADER)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Create a token, for a new principal or an existing one (bureau admin)
@@ -95,29 +86,26 @@ class Tokens(MethodView):
             )
             row = principal.tokens.get()
         row = get_token(row.id)
-        return (
+        return blp.created(
             {**tokens.token_as_dict(row), "token": token},
-            201,
-            {
-                "ETag": etag_of(ETAG, row),
-                "Location": f"/api/v1/tokens/{row.id}",
-                **NO_STORE,
-            },
+            row,
+            f"{blp.url_prefix}/tokens/{row.id}",
+            headers=NO_STORE,
         )
 
 
 @blp.route("/tokens/<id:token_id>")
 class TokensById(MethodView):
-    @blp.response(200, TokenSchema)
+    @blp.read_response(TokenSchema)
     @error_responses(blp, 401, 403, 404)
     def get(self, token_id):
         """Get one token (bureau admin; never the token itself)"""
         access.require_admin()
         row = get_token(token_id)
-        return read_with_etag(ETAG, row, lambda: tokens.token_as_dict(row))
+        return blp.read(row, lambda: tokens.token_as_dict(row))
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404, 409)
     def delete(self, token_id):
         """Revoke a token (bureau admin; If-Match required, `*` accepted)
@@ -126,9 +114,8 @@ class TokensById(MethodView):
         a revoked token is a 409.
         """
         access.require_admin()
-        row = get_token(token_id)
-        check_if_match(ETAG, row)
-        tokens.revoke_token(row)
+        get_token(token_id)
+        tokens.revoke_token(token_id, blp.expected_version(token_id))
         return None
 
 
