@@ -286,14 +286,6 @@ def etag_of(prefix: str, row) -> str:
     return f'"{prefix}{row.id}-v{row.version}"'
 
 
-def read_with_etag(prefix: str, row, present) -> tuple:
-    """A conditional GET of an object that is no :class:`ResourceBlueprint` resource."""
-    etag = etag_of(prefix, row)
-    if not_modified(etag):
-        return "", 304, {"ETag": etag}
-    return present(), 200, {"ETag": etag}
-
-
 def check_if_match(prefix: str, row) -> None:
     """428 without ``If-Match``, 412 when it names another version: for objects whose write
     has no version column (the calendar feed key); versioned rows use :mod:`registry.writes`."""
