@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import audit, carriers, clock, lifecycle, state
-from registry.db import database, locked, utcnow
+from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Milestone
 
@@ -61,7 +61,7 @@ def _rebuild(carrier: Carrier, milestones: list) -> None:
 
 def rebuild(carrier_id: int) -> None:
     """Replay a carrier's history onto its stored columns (after a change of the rules)."""
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(carrier_id)
         _rebuild(carrier, state.active_milestones(carrier.id))
 
@@ -94,7 +94,7 @@ def record_milestone(
     errors = lifecycle.check_milestone(data, clock.today())
     if errors:
         raise DomainError(422, "The request body has invalid fields.", errors)
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(carrier.id)
         before = carriers.snapshot(carriers.load(carrier.id))
         milestone = Milestone(carrier=carrier.id, recorded_by=actor, **data)
@@ -139,7 +139,7 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
     ``carrier.updated``: the carrier's state is what changed.
     """
     actor = actor or audit.current_actor()
-    with database.atomic():
+    with write_transaction():
         carrier = _lock(milestone.carrier_id)
         milestone = Milestone.get_by_id(milestone.id)
         if milestone.voided:
