@@ -6,8 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from registry import access, alerts
-from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses, paginate
-from registry.db import apply_sort
+from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
 from schemas.alerts import AlertQueryArgsSchema, AlertSchema
@@ -77,9 +76,9 @@ class Alerts(MethodView):
             query = query.where(Alert.due_on >= args["due_after"])
         if "q" in args:
             query = query.where(Carrier.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Alert.due_on)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [alerts.as_dict(alert) for alert in rows], 200, headers
+        return blp.page(
+            query, args, lambda rows: [alerts.as_dict(alert) for alert in rows], SORTS, Alert.due_on
+        )
 
 
 @blp.route("/<id:alert_id>")

@@ -31,9 +31,7 @@ PUBLIC = "public"
 
 @blp.route("/carriers")
 class Carriers(MethodView):
-    @blp.arguments(CarrierQueryArgsSchema, location="query")
-    @blp.list_response(CarrierSchema(many=True))
-    @error_responses(blp, 401)
+    @blp.listing(CarrierQueryArgsSchema, CarrierSchema(many=True), 401)
     def get(self, args):
         """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
         if "as_of" in args:

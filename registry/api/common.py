@@ -14,6 +14,7 @@ from flask_smorest import Blueprint, abort
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from registry.db import apply_sort
 from schemas.common import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
@@ -317,6 +318,16 @@ class ResourceBlueprint(Blueprint):
         """A paginated list: 200 with ``X-Total-Count`` and ``Link``."""
         return self.response(200, schema, headers=LIST_HEADERS)
 
+    def listing(self, query_schema: type[ma.Schema], schema: ma.Schema, *codes: int):
+        """A list view: its query parameters, the paginated answer and its error answers."""
+
+        def decorator(view):
+            view = error_responses(self, *codes)(view)
+            view = self.list_response(schema)(view)
+            return self.arguments(query_schema, location="query")(view)
+
+        return decorator
+
     def read_response(self, schema: ma.Schema, conditional: bool = True):
         """A single-resource read: 200 with its ``ETag``; ``If-None-Match`` and 304 too unless
         the answer changes without its version (``conditional=False``)."""
@@ -350,6 +361,15 @@ class ResourceBlueprint(Blueprint):
         return etag_protected(self)(view)
 
     # --- answers
+
+    def page(self, query: pw.ModelSelect, args: dict, present, sorts=None, default=None):
+        """The list answer: ``query`` sorted by ``args["sort"]`` among ``sorts`` (else
+        ``default``; ``id`` breaks ties), one page of it shown by ``present(rows)``, and the
+        pagination headers."""
+        if sorts is not None:
+            query = apply_sort(query, args.get("sort"), sorts, default)
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return present(rows), 200, headers
 
     def etag(self, row, variant: str = "") -> str:
         """A strong ETag naming the object, its version and the representation, e.g.

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from registry import access, organizations
-from registry.api.common import ResourceBlueprint, error_responses, paginate, sort_columns
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Organization
 from schemas.common import update_schema
 from schemas.organizations import OrganizationQueryArgsSchema, OrganizationSchema
@@ -37,9 +36,7 @@ def get_visible(org_id: int) -> Organization:
 
 @blp.route("")
 class Organizations(MethodView):
-    @blp.arguments(OrganizationQueryArgsSchema, location="query")
-    @blp.list_response(OrganizationSchema(many=True))
-    @error_responses(blp, 401, 403)
+    @blp.listing(OrganizationQueryArgsSchema, OrganizationSchema(many=True), 401, 403)
     def get(self, args):
         """List organisations (the bureau sees all, others their own)"""
         query = visible_organizations()
@@ -51,9 +48,13 @@ class Organizations(MethodView):
             query = query.where(Organization.uscc == args["uscc"])
         if "q" in args:
             query = query.where(Organization.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Organization.name)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [organizations.as_dict(org) for org in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [organizations.as_dict(org) for org in rows],
+            SORTS,
+            Organization.name,
+        )
 
     @blp.arguments(OrganizationSchema)
     @blp.write_response(OrganizationSchema, 201)

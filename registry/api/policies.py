@@ -45,9 +45,7 @@ def edit(data: dict, carrier_type: str, level: str):
 
 @blp.route("")
 class EvaluationPolicies(MethodView):
-    @blp.arguments(EvaluationPolicyQueryArgsSchema, location="query")
-    @blp.list_response(EvaluationPolicySchema(many=True))
-    @error_responses(blp, 401)
+    @blp.listing(EvaluationPolicyQueryArgsSchema, EvaluationPolicySchema(many=True), 401)
     def get(self, args):
         """List evaluation policies by type, then level from high to low"""
         access.require_reader()

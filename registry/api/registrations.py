@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from registry import access, carriers, clock, registrations
-from registry.api.common import ResourceBlueprint, error_responses, paginate, sort_columns
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Carrier, CarrierPartner
 from schemas.common import update_schema
 from schemas.registrations import (
@@ -51,9 +50,7 @@ def answer(carrier: Carrier, status: int = 200):
 
 @blp.route("")
 class Registrations(MethodView):
-    @blp.arguments(RegistrationQueryArgsSchema, location="query")
-    @blp.list_response(RegistrationSchema(many=True))
-    @error_responses(blp, 401)
+    @blp.listing(RegistrationQueryArgsSchema, RegistrationSchema(many=True), 401)
     def get(self, args):
         """List registrations (the bureau all; partners and operators their own)"""
         query = visible()
@@ -67,9 +64,7 @@ class Registrations(MethodView):
             query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
         if "q" in args:
             query = query.where(Carrier.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Carrier.created_at)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return registrations.present(rows), 200, headers
+        return blp.page(query, args, registrations.present, SORTS, Carrier.created_at)
 
     @blp.arguments(RegistrationSchema)
     @blp.write_response(RegistrationSchema, 201)

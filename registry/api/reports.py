@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from registry import access, reports
-from registry.api.common import ResourceBlueprint, error_responses, paginate, sort_columns
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import AnnualReport, Carrier
 from schemas.reports import (
     AnnualReportQueryArgsSchema,
@@ -40,9 +39,7 @@ def get_report(report_id: int) -> AnnualReport:
 
 @blp.route("/carriers/<id:carrier_id>/annual-reports")
 class CarrierReports(MethodView):
-    @blp.arguments(CarrierReportQueryArgsSchema, location="query")
-    @blp.list_response(AnnualReportSchema(many=True))
-    @error_responses(blp, 401, 403, 404)
+    @blp.listing(CarrierReportQueryArgsSchema, AnnualReportSchema(many=True), 401, 403, 404)
     def get(self, args, carrier_id):
         """List a carrier's annual reports, newest year first"""
         carrier = access.get_carrier_records(carrier_id)
@@ -50,8 +47,7 @@ class CarrierReports(MethodView):
         if "status" in args:
             query = query.where(AnnualReport.status == args["status"])
         query = query.order_by(AnnualReport.year.desc())
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [reports.as_dict(row) for row in rows], 200, headers
+        return blp.page(query, args, lambda rows: [reports.as_dict(row) for row in rows])
 
     @blp.arguments(AnnualReportSchema)
     @blp.write_response(AnnualReportSchema, 201)
@@ -73,9 +69,7 @@ class CarrierReports(MethodView):
 
 @blp.route("/annual-reports")
 class AnnualReports(MethodView):
-    @blp.arguments(AnnualReportQueryArgsSchema, location="query")
-    @blp.list_response(AnnualReportSchema(many=True))
-    @error_responses(blp, 401)
+    @blp.listing(AnnualReportQueryArgsSchema, AnnualReportSchema(many=True), 401)
     def get(self, args):
         """List annual reports the caller may read, filtered and sorted"""
         who = access.require_reader()
@@ -89,9 +83,13 @@ class AnnualReports(MethodView):
         if "type" in args:
             of_type = Carrier.select(Carrier.id).where(Carrier.type == args["type"])
             query = query.where(AnnualReport.carrier.in_(of_type))
-        query = apply_sort(query, args.get("sort"), SORTS, AnnualReport.year.desc())
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [reports.as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [reports.as_dict(row) for row in rows],
+            SORTS,
+            AnnualReport.year.desc(),
+        )
 
 
 @blp.route("/annual-reports/<id:report_id>")

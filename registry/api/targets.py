@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from registry import access, clock, targets
-from registry.api.common import ResourceBlueprint, error_responses, paginate, sort_columns
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Target
 from schemas.common import update_schema
 from schemas.targets import TargetQueryArgsSchema, TargetSchema
@@ -33,9 +32,7 @@ def get_target(target_id: int) -> Target:
 
 @blp.route("")
 class Targets(MethodView):
-    @blp.arguments(TargetQueryArgsSchema, location="query")
-    @blp.list_response(TargetSchema(many=True))
-    @error_responses(blp, 401, 403)
+    @blp.listing(TargetQueryArgsSchema, TargetSchema(many=True), 401, 403)
     def get(self, args):
         """List targets with their live progress (bureau)"""
         access.require_bureau_reader()
@@ -46,10 +43,14 @@ class Targets(MethodView):
             query = query.where(Target.year == args["year"])
         if "q" in args:
             query = query.where(Target.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Target.deadline)
-        rows, headers = paginate(query, args["page"], args["page_size"])
         today = clock.today()
-        return [targets.as_dict(row, today) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [targets.as_dict(row, today) for row in rows],
+            SORTS,
+            Target.deadline,
+        )
 
     @blp.arguments(TargetSchema)
     @blp.write_response(TargetSchema, 201)

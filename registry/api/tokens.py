@@ -10,10 +10,9 @@ from registry.api.common import (
     NO_STORE_HEADER,
     ResourceBlueprint,
     error_responses,
-    paginate,
     sort_columns,
 )
-from registry.db import apply_sort, utcnow
+from registry.db import utcnow
 from registry.models import Principal, Token
 from schemas.access import (
     MeSchema,
@@ -41,9 +40,7 @@ def get_token(token_id: int) -> Token:
 
 @blp.route("/tokens")
 class Tokens(MethodView):
-    @blp.arguments(TokenQueryArgsSchema, location="query")
-    @blp.list_response(TokenSchema(many=True))
-    @error_responses(blp, 401, 403)
+    @blp.listing(TokenQueryArgsSchema, TokenSchema(many=True), 401, 403)
     def get(self, args):
         """List tokens, revoked and expired ones too (bureau admin)"""
         access.require_admin()
@@ -60,9 +57,13 @@ class Tokens(MethodView):
             query = query.where(active if args["active"] else ~active)
         if "q" in args:
             query = query.where(Token.name.contains(args["q"]) | Principal.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Token.created_at)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [tokens.token_as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [tokens.token_as_dict(row) for row in rows],
+            SORTS,
+            Token.created_at,
+        )
 
     @blp.arguments(TokenCreateSchema)
     @blp.write_response(TokenCreatedSchema, 201, headers=NO_STORE_HEADER)

@@ -11,10 +11,8 @@ from registry.api.common import (
     NO_STORE_HEADER,
     ResourceBlueprint,
     error_responses,
-    paginate,
     sort_columns,
 )
-from registry.db import apply_sort
 from registry.models import OutboxEvent, Webhook, WebhookDelivery
 from schemas.common import update_schema
 from schemas.webhooks import (
@@ -53,9 +51,7 @@ def get_delivery(webhook_id: int, delivery_id: int) -> WebhookDelivery:
 
 @blp.route("")
 class Webhooks(MethodView):
-    @blp.arguments(WebhookQueryArgsSchema, location="query")
-    @blp.list_response(WebhookSchema(many=True))
-    @error_responses(blp, 401, 403)
+    @blp.listing(WebhookQueryArgsSchema, WebhookSchema(many=True), 401, 403)
     def get(self, args):
         """List webhook subscriptions (bureau admin)"""
         access.require_webhook_admin()
@@ -68,9 +64,9 @@ class Webhooks(MethodView):
             query = query.where(
                 Webhook.description.contains(args["q"]) | Webhook.url.contains(args["q"])
             )
-        query = apply_sort(query, args.get("sort"), SORTS, Webhook.id)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [webhooks.as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query, args, lambda rows: [webhooks.as_dict(row) for row in rows], SORTS, Webhook.id
+        )
 
     @blp.arguments(WebhookSchema)
     @blp.write_response(WebhookSchema, 201, headers=NO_STORE_HEADER)
@@ -120,9 +116,7 @@ class WebhooksById(MethodView):
 
 @blp.route("/<id:webhook_id>/deliveries")
 class Deliveries(MethodView):
-    @blp.arguments(WebhookDeliveryQueryArgsSchema, location="query")
-    @blp.list_response(WebhookDeliverySchema(many=True))
-    @error_responses(blp, 401, 403, 404)
+    @blp.listing(WebhookDeliveryQueryArgsSchema, WebhookDeliverySchema(many=True), 401, 403, 404)
     def get(self, args, webhook_id):
         """The delivery log of a subscription, newest first, each with its attempts"""
         webhook = get_webhook(webhook_id)
@@ -136,8 +130,7 @@ class Deliveries(MethodView):
             query = query.where(WebhookDelivery.status == args["status"])
         if "event_type" in args:
             query = query.where(OutboxEvent.type == args["event_type"])
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return delivery.present(rows), 200, headers
+        return blp.page(query, args, delivery.present)
 
 
 @blp.route("/<id:webhook_id>/deliveries/<id:delivery_id>")
