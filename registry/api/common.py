@@ -427,7 +427,11 @@ IF_MATCH_PARAMETER = {
     "in": "header",
     "name": "If-Match",
     "required": True,
-    "schema": {"type": "string", "minLength": 1},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "pattern": r'^(\*|(W/)?"[^"]+"(\s*,\s*(W/)?"[^"]+")*)$',
+    },
     "description": "The ETag of the version you read, or `*` (428 without it, 412 when stale).",
 }
 
