@@ -38,7 +38,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, clock, db, lifecycle, milestones, roster_rules, rosters
+from registry import alerts, audit, clock, db, lifecycle, milestones, roster_rules, rosters, writes
 from registry.db import database, utcnow
 from registry.errors import DomainError
 from registry.models import Alert, Carrier, EvaluationPolicy, Milestone
@@ -320,6 +320,10 @@ def _reconcile(
             if (alert.carrier_id, alert.kind, alert.due_on) in new_set
         ]
     changed_ids = opened_ids + [alert.id for alert in to_resolve]
+    # A carrier shows its open-alert count: its ETag must change with it (same transaction).
+    writes.bump_versions(
+        Carrier, {key[0] for key in new_keys} | {a.carrier_id for a in reopened + to_resolve}
+    )
     if changed_ids:
         # Events carry the alert as the API shows it after the change.
         for alert in Alert.select().where(Alert.id.in_(changed_ids)).order_by(Alert.id):

@@ -368,17 +368,6 @@ def public_view(item: dict) -> dict:
     return {key: value for key, value in item.items() if key in PUBLIC_CARRIER_FIELDS}
 
 
-def get_readable_carrier(carrier_id: int) -> tuple[Carrier, bool]:
-    """The carrier to be written and whether it may be read fully; 404 when the caller may not
-    see it at all (revealing that a non-public carrier exists would leak). Reads go through
-    ``registry.directory.find`` instead."""
-    who = principal()
-    carrier = carrier_scope(Carrier.select(), who).where(Carrier.id == carrier_id).first()
-    if carrier is None:
-        abort(404, message=f"No carrier {carrier_id}.")
-    return carrier, can_read_carrier_fully(who, carrier)
-
-
 def require_carrier_operator(carrier: Carrier) -> Principal:
     """The bureau admin, or an operator of one of ``carrier``'s organisations.
 

@@ -7,12 +7,13 @@ audit record, the outbox event and the derived dates are written the same way ev
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Collection
 from typing import Any
 
 import peewee as pw
 
-from registry import audit, rosters
-from registry.db import utcnow, write_transaction
+from registry import audit, rosters, writes
+from registry.db import write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -280,9 +281,24 @@ def create_carrier(
     return carrier
 
 
-def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> Carrier:
-    """Apply a descriptive edit; the level edit of a carrier with a history is refused (409)."""
-    with write_transaction():
+def update_carrier(
+    carrier_id: int,
+    data: dict,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+    *,
+    action: str = "update",
+    check: Callable[[Carrier], None] | None = None,
+) -> Carrier:
+    """Apply a descriptive edit to the carrier as stored now, if it is at an ``expected``
+    version (412 otherwise); the level edit of a carrier with a history is refused (409).
+
+    ``check`` runs on the locked row before anything is written (e.g. "still a registration
+    awaiting review").
+    """
+    with writes.guarded(Carrier, carrier_id, expected, "carrier", with_host()) as edit:
+        carrier = edit.row
+        if check is not None:
+            check(carrier)
         before = snapshot(carrier)
         if "level" in data and data["level"] != carrier.level and carrier.accredited_on:
             raise DomainError(
@@ -295,9 +311,7 @@ def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> C
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)
-        carrier.version += 1
-        carrier.updated_at = utcnow()
-        carrier.save()
+        edit.save()
         _write_links(carrier, data)
         carrier = load(carrier.id)
         after = snapshot(carrier)
@@ -307,9 +321,20 @@ def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> C
     return carrier
 
 
-def delete_carrier(carrier: Carrier) -> None:
-    """Delete a carrier that never held an accreditation; others are closed, never deleted."""
-    with write_transaction():
+def delete_carrier(
+    carrier_id: int,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+    *,
+    check: Callable[[Carrier], None] | None = None,
+) -> None:
+    """Delete a carrier that never held an accreditation; others are closed, never deleted.
+
+    ``check`` runs on the locked row first (e.g. "a registration still awaiting review").
+    """
+    with writes.guarded(Carrier, carrier_id, expected, "carrier", with_host()) as edit:
+        carrier = edit.row
+        if check is not None:
+            check(carrier)
         has_history = Milestone.select().where(Milestone.carrier == carrier.id).exists()
         if has_history or carrier.accredited_on:
             raise DomainError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from registry import audit
-from registry.db import locked, utcnow, write_transaction
+from collections.abc import Collection
+
+from registry import audit, writes
+from registry.db import write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Member, Organization, Principal, Webhook
 
@@ -53,20 +55,22 @@ def create_organization(data: dict) -> Organization:
     return org
 
 
-def update_organization(org: Organization, data: dict) -> Organization:
-    with write_transaction():
+def update_organization(
+    org_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> Organization:
+    """Edit the organisation as stored now, if it is at an ``expected`` version (412)."""
+    with writes.guarded(Organization, org_id, expected, "organisation") as edit:
+        org = edit.row
         before = {**as_dict(org), "uscc_override": org.uscc_override}
         _check_unique_uscc(data.get("uscc"), org.id)
         _apply(org, data)
-        org.version += 1
-        org.updated_at = utcnow()
-        org.save()
+        edit.save()
         after = {**as_dict(org), "uscc_override": org.uscc_override}
         audit.record_change("update", "organization", org.id, before, after)
     return org
 
 
-def delete_organization(org: Organization) -> None:
+def delete_organization(org_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> None:
     """Delete an organisation nothing refers to; 409 naming what still does.
 
     What refers to an organisation: carriers it hosts or partners, principals whose
@@ -74,8 +78,8 @@ def delete_organization(org: Organization) -> None:
     ``organization_id`` filter names it. Ids are never reused (``registry.db.IdField``),
     but a reference to a deleted organisation would still be a dangling grant or filter.
     """
-    with write_transaction():
-        locked(Organization.select().where(Organization.id == org.id)).get()
+    with writes.guarded(Organization, org_id, expected, "organisation") as edit:
+        org = edit.row
         references = _references(org.id)
         if references:
             raise DomainError(

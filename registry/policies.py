@@ -3,10 +3,10 @@ dates of every carrier they govern in the same transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from registry import audit, state
-from registry.db import locked, utcnow, write_transaction
+from registry import audit, state, writes
 from registry.models import EvaluationPolicy
 
 EDITABLE_FIELDS = (
@@ -38,21 +38,22 @@ def find(carrier_type: str, level: str) -> EvaluationPolicy | None:
     )
 
 
-def update_policy(policy: EvaluationPolicy, data: dict) -> tuple[EvaluationPolicy, list[int]]:
-    """Edit a policy and recompute, in bulk and in the same transaction, the stored dates of
-    the carriers of its type × level; return it and the ids of the carriers whose dates moved.
+def update_policy(
+    policy_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> tuple[EvaluationPolicy, list[int]]:
+    """Edit a policy (412 unless it is at an ``expected`` version) and recompute, in bulk and
+    in the same transaction, the stored dates of the carriers of its type × level; return it
+    and the ids of the carriers whose dates moved.
 
     One audit record (the policy before and after, with the carriers it moved).
     """
-    with write_transaction():
-        policy = locked(EvaluationPolicy.select().where(EvaluationPolicy.id == policy.id)).get()
+    with writes.guarded(EvaluationPolicy, policy_id, expected, "evaluation policy") as edit:
+        policy = edit.row
         before = as_dict(policy)
         for name in EDITABLE_FIELDS:
             if name in data:
                 setattr(policy, name, data[name])
-        policy.version += 1
-        policy.updated_at = utcnow()
-        policy.save()
+        edit.save()
         moved = state.recompute_dates(policy.type, policy.level)
         audit.record_change(
             "update",

@@ -9,9 +9,10 @@ milestone, so that the lifecycle replays it like any other carrier) or rejects i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from registry import audit, carriers, milestones, state
+from registry import audit, carriers, milestones, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Principal
@@ -224,24 +225,37 @@ def _require_submitted(carrier: Carrier, doing: str) -> None:
         )
 
 
-def edit(carrier: Carrier, data: dict, who: Principal) -> Carrier:
-    """A partner's (or the bureau's) edit of a registration still awaiting review (409 after)."""
-    with write_transaction():
-        _require_submitted(_locked(carrier.id), "edited")
-        carrier = carriers.load(carrier.id)
-        return carriers.update_carrier(carrier, resolve(data, who, carrier))
+def edit(
+    registration_id: int,
+    data: dict,
+    who: Principal,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+) -> Carrier:
+    """A partner's (or the bureau's) edit of a registration still awaiting review (409 after),
+    compared with the ``expected`` version and written as one guarded write.
+
+    The organisations the body names are resolved first (by credit code for a partner); the
+    guarded write then refuses the edit should the registration have moved on since.
+    """
+    resolved = resolve(data, who, carriers.load(registration_id))
+    return carriers.update_carrier(
+        registration_id,
+        resolved,
+        expected,
+        check=lambda carrier: _require_submitted(carrier, "edited"),
+    )
 
 
-def withdraw(carrier: Carrier) -> None:
+def withdraw(registration_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> None:
     """Withdraw a registration before review: it is deleted, with its one audit record
     (action ``delete``, the registration as it was) and a ``registration.withdrawn`` event.
     After the review it is a carrier like any other: 409."""
-    with write_transaction():
-        _require_submitted(_locked(carrier.id), "withdrawn")
-        carrier = carriers.load(carrier.id)
-        before = _event_view(carrier)
-        carriers.delete_carrier(carrier)
-        audit.emit("registration.withdrawn", {"registration": before})
+
+    def still_submitted(carrier: Carrier) -> None:
+        _require_submitted(carrier, "withdrawn")
+        audit.emit("registration.withdrawn", {"registration": _event_view(carrier)})
+
+    carriers.delete_carrier(registration_id, expected, check=still_submitted)
 
 
 def _materialise(carrier: Carrier) -> list[dict]:

@@ -9,11 +9,12 @@ carrier's derived dates in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 import peewee as pw
 
-from registry import audit, clock, state
+from registry import audit, clock, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Milestone
@@ -141,13 +142,20 @@ def _lock(report: AnnualReport) -> AnnualReport:
     return locked(AnnualReport.select().where(AnnualReport.id == report.id)).get()
 
 
-def resubmit_report(report: AnnualReport, metrics: dict, *, actor: str | None = None):
-    """Replace the metrics of a report not yet accepted; a returned report becomes submitted
-    again (new ``submitted_at``, review cleared). An accepted report is final (409)."""
+def resubmit_report(
+    report: AnnualReport,
+    metrics: dict,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+    *,
+    actor: str | None = None,
+):
+    """Replace the metrics of a report not yet accepted, if it is at an ``expected`` version
+    (412); a returned report becomes submitted again (new ``submitted_at``, review cleared).
+    An accepted report is final (409)."""
     carrier = Carrier.get_by_id(report.carrier_id)
     _refuse_if({"metrics": check_metrics(carrier.type, metrics)})
-    with write_transaction():
-        report = _lock(report)
+    with writes.guarded(AnnualReport, report.id, expected, "annual report") as edit:
+        report = edit.row
         if report.status == "accepted":
             raise DomainError(409, f"Annual report {report.id} was accepted; it is final.")
         before = as_dict(report)
@@ -159,9 +167,7 @@ def resubmit_report(report: AnnualReport, metrics: dict, *, actor: str | None = 
             report.review_comment = None
             report.reviewed_at = None
             report.reviewed_by = None
-        report.version += 1
-        report.updated_at = utcnow()
-        report.save()
+        edit.save()
         state.save_refreshed_dates(report.carrier_id)
         after = as_dict(report)
         audit.record_change("update", "annual_report", report.id, before, after, actor=actor)

@@ -18,12 +18,13 @@ deadline's year (the bureau sets yearly targets).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 import peewee as pw
 
-from registry import audit, carriers, clock, lifecycle, rosters
-from registry.db import utcnow, write_transaction
+from registry import audit, carriers, clock, lifecycle, rosters, writes
+from registry.db import write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Member, Target
 from registry.vocabulary import REPORT_METRICS
@@ -207,21 +208,23 @@ def create_target(data: dict) -> Target:
     return target
 
 
-def update_target(target: Target, data: dict) -> Target:
-    """Edit a target; the rules are checked on the target as it will be (audited)."""
-    with write_transaction():
+def update_target(
+    target_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> Target:
+    """Edit a target, if it is at an ``expected`` version (412); the rules are checked on the
+    target as it will be (audited)."""
+    with writes.guarded(Target, target_id, expected, "target") as edit:
+        target = edit.row
         before = _values(target)
         _save(target, data)
-        target.version += 1
-        target.updated_at = utcnow()
-        target.save()
+        edit.save()
         audit.record_change("update", "target", target.id, before, _values(target))
     return target
 
 
-def delete_target(target: Target) -> None:
-    """Delete a target (audited)."""
-    with write_transaction():
-        before = _values(target)
-        target.delete_instance()
+def delete_target(target_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> None:
+    """Delete a target, if it is at an ``expected`` version (audited)."""
+    with writes.guarded(Target, target_id, expected, "target") as edit:
+        before = _values(edit.row)
+        edit.row.delete_instance()
         audit.record_change("delete", "target", before["id"], before, None)

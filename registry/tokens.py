@@ -8,9 +8,10 @@ nor its hash.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
-from registry import access, audit
-from registry.db import locked, utcnow, write_transaction
+from registry import access, audit, writes
+from registry.db import utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
@@ -116,23 +117,20 @@ def add_token(
     return row, token
 
 
-def revoke_token(token: Token) -> Token:
-    """Revoke a token: kept for the record, never usable again (409 when already revoked).
+def revoke_token(token_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> Token:
+    """Revoke a token: kept for the record, never usable again (409 when already revoked,
+    412 unless it is at an ``expected`` version).
 
     The principal's calendar feed key dies with it: the key was made with one of the
     principal's tokens, and a revoked token means that access ends (the audit record says
     ``feed_key_revoked``). A principal whose other tokens live makes a new key."""
-    with write_transaction():
-        token = locked(
-            Token.select(Token, Principal).join(Principal).where(Token.id == token.id)
-        ).get()
+    with writes.guarded(Token, token_id, expected, "token", with_principal()) as edit:
+        token = edit.row
         if token.revoked_at is not None:
             raise DomainError(409, f"Token {token.id} was already revoked.")
         before = token_as_dict(token)
         token.revoked_at = utcnow()
-        token.updated_at = token.revoked_at
-        token.version += 1
-        token.save()
+        edit.save()
         after = token_as_dict(token)
         if token.principal.feed_key_hash is not None:
             Principal.update(feed_key_hash=None, updated_at=token.revoked_at).where(

@@ -14,12 +14,13 @@ import base64
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
-from registry import audit, egress
+from registry import audit, egress, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Webhook
@@ -121,15 +122,19 @@ def create_webhook(data: dict, actor: str | None = None) -> tuple[Webhook, str]:
     return webhook, webhook.secret
 
 
-def update_webhook(webhook: Webhook, data: dict) -> tuple[Webhook, str | None]:
-    """Edit a subscription; return it and the new secret when ``rotate_secret`` asked for one.
+def update_webhook(
+    webhook_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> tuple[Webhook, str | None]:
+    """Edit a subscription as stored now, if it is at an ``expected`` version (412); return it
+    and the new secret when ``rotate_secret`` asked for one.
 
     Re-activating a subscription clears its failure record, so it gets a fresh
     ``WEBHOOK_DISABLE_AFTER_HOURS`` before it can be disabled again.
     """
     if "url" in data:
         _check_url(data["url"])
-    with write_transaction():
+    with writes.guarded(Webhook, webhook_id, expected, "webhook") as edit:
+        webhook = edit.row
         before = _record(webhook)
         for name in ("url", "description", "format", "robot_secret"):
             if name in data:
@@ -148,9 +153,7 @@ def update_webhook(webhook: Webhook, data: dict) -> tuple[Webhook, str | None]:
         if data.get("rotate_secret"):
             secret = webhook.secret = new_secret()
         _check(webhook)
-        webhook.version += 1
-        webhook.updated_at = utcnow()
-        webhook.save()
+        edit.save()
         after = _record(webhook)
         if secret:
             after["secret_rotated"] = True
@@ -158,11 +161,11 @@ def update_webhook(webhook: Webhook, data: dict) -> tuple[Webhook, str | None]:
     return webhook, secret
 
 
-def delete_webhook(webhook: Webhook) -> None:
+def delete_webhook(webhook_id: int, expected: Collection[int] | None = writes.ANY_VERSION):
     """Delete a subscription with its deliveries and their log."""
-    with write_transaction():
-        before = _record(webhook)
-        webhook.delete_instance(recursive=True)
+    with writes.guarded(Webhook, webhook_id, expected, "webhook") as edit:
+        before = _record(edit.row)
+        edit.row.delete_instance(recursive=True)
         audit.record_change("delete", "webhook", before["id"], before, None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
@@ -75,6 +76,13 @@ class ResourceSchema(ma.Schema):
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
+    @ma.validates_schema
+    def _refuse_empty_edit(self, data, partial=None, **kwargs):
+        """A PATCH names at least one field: an empty one would bump the version and write an
+        audit record of nothing (422, before If-Match is compared)."""
+        if partial and not data:
+            raise ma.ValidationError("Send at least one field to change.", "_schema")
+
 
 class PageArgsSchema(ma.Schema):
     """Pagination of every list (SPEC §4)."""
@@ -100,9 +108,15 @@ class ListArgsSchema(PageArgsSchema):
     )
 
 
-def sort_field(choices: list[str]) -> fields.String:
-    """A ``sort`` parameter: ``field`` or ``-field`` (descending), comma-separated."""
+def sort_field(choices) -> fields.String:
+    """A ``sort`` parameter: ``field`` or ``-field`` (descending), comma-separated.
+
+    ``choices`` is the resource's one list of sort keys: the view reads it back from the
+    field (``metadata["sort_keys"]``) to find their columns.
+    """
+    choices = list(choices)
     allowed = set(choices) | {f"-{choice}" for choice in choices}
+    key = "-?(" + "|".join(re.escape(choice) for choice in choices) + ")"
 
     def check(value: str) -> None:
         bad = [key for key in value.split(",") if key not in allowed]
@@ -114,7 +128,12 @@ def sort_field(choices: list[str]) -> fields.String:
 
     return fields.String(
         validate=check,
-        metadata={"description": f"Sort by {', '.join(choices)}; prefix `-` for descending."},
+        metadata={
+            "description": f"Sort by {', '.join(choices)}; prefix `-` for descending, "
+            "comma-separated.",
+            "pattern": f"^{key}(,{key})*$",
+            "sort_keys": tuple(choices),
+        },
     )
 
 

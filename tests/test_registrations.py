@@ -60,7 +60,7 @@ def test_partner_submits_a_joint_training_base(app, api, partner, school, submit
     assert data["contact"]["name"] == "王老师"
     assert data["review_comment"] is None and data["reviewed_at"] is None
     assert submitted.headers["Location"] == f"{REGS}/{data['id']}"
-    assert submitted.headers["ETag"] == f'"r{data["id"]}-v1"'
+    assert submitted.headers["ETag"] == f'"rg{data["id"]}-v1"'
     # The same carrier, not public while submitted.
     carrier = api.get(f"/api/v1/carriers/{data['id']}", token=admin).get_json()
     assert carrier["status"] == "submitted" and carrier["level"] == "county"

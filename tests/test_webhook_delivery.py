@@ -463,7 +463,7 @@ def test_no_event_from_a_rolled_back_write(
     with in_db(app), app.test_request_context():
         row = carriers.load(carrier["id"])
         with pytest.raises(RuntimeError), db.database.atomic():
-            carriers.update_carrier(row, {"description": "改"})
+            carriers.update_carrier(row.id, {"description": "改"})
             raise RuntimeError("the rest of the write failed")
         assert OutboxEvent.select().count() == events
         assert Carrier.get_by_id(carrier["id"]).description is None

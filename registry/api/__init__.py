@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from registry import db
 from registry.api import jsonbody
-from registry.api.common import Api, IdConverter, problem
+from registry.api.common import Api, IdConverter, problem, vary_on_caller
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def register_api(app: Flask) -> None:
     jsonbody.document_body_errors(api.spec)
     jsonbody.install(app)
     jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
+    app.after_request(vary_on_caller)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from registry import access, alerts
-from registry.api.common import error_responses, etag_of, paginate, read_with_etag
-from registry.db import apply_sort
+from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
 from schemas.alerts import AlertQueryArgsSchema, AlertSchema
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "alerts",
     __name__,
     url_prefix="/api/v1/alerts",
@@ -20,9 +19,9 @@ blp = Blueprint(
     "coming due or overdue, accreditations expiring or expired, rectification deadlines. "
     "The bureau sees every alert, operators and partners those of their own carriers. "
     "Resolved alerts stay readable.",
+    etag_prefix="a",
 )
 
-ETAG = "a"
 SORTS = {
     "due_on": Alert.due_on,
     "days_left": Alert.days_left,
@@ -31,10 +30,6 @@ SORTS = {
     "kind": Alert.kind,
     "status": Alert.status,
     "carrier_id": Alert.carrier,
-}
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
 }
 
 
@@ -81,24 +76,24 @@ class Alerts(MethodView):
             query = query.where(Alert.due_on >= args["due_after"])
         if "q" in args:
             query = query.where(Carrier.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Alert.due_on)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [alerts.as_dict(alert) for alert in rows], 200, headers
+        return blp.page(
+            query, args, lambda rows: [alerts.as_dict(alert) for alert in rows], SORTS, Alert.due_on
+        )
 
 
 @blp.route("/<id:alert_id>")
 class AlertsById(MethodView):
-    @blp.response(200, AlertSchema)
+    @blp.read_response(AlertSchema)
     @error_responses(blp, 401, 404)
     def get(self, alert_id):
         """Get one alert (with its ETag)"""
         alert = get_visible(alert_id)
-        return read_with_etag(ETAG, alert, lambda: alerts.as_dict(alert))
+        return blp.read(alert, lambda: alerts.as_dict(alert))
 
 
 @blp.route("/<id:alert_id>/acknowledge")
 class AlertAcknowledge(MethodView):
-    @blp.response(200, AlertSchema)
+    @blp.write_response(AlertSchema)
     @error_responses(blp, 401, 403, 404, 409)
     def post(self, alert_id):
         """Acknowledge an open alert (bureau admin, or an operator of the carrier)
@@ -109,4 +104,4 @@ class AlertAcknowledge(MethodView):
         alert = get_visible(alert_id)
         access.require_alert_acknowledger(alert.carrier)
         alert = alerts.acknowledge(alert)
-        return alerts.as_dict(alert), 200, {"ETag": etag_of(ETAG, alert)}
+        return blp.written(alerts.as_dict(alert), alert)

@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from registry import access, carriers, directory
-from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-    paginate_list,
-    read_with_etag,
-)
-from registry.models import Carrier
+from registry.api.common import ResourceBlueprint, error_responses, paginate, paginate_list
 from schemas.carriers import (
     CarrierQueryArgsSchema,
     CarrierReadArgsSchema,
@@ -26,30 +15,22 @@ from schemas.carriers import (
 )
 from schemas.common import update_schema
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "carriers",
     __name__,
     url_prefix="/api/v1",
     description="Talent carriers: the registry itself. Without a token only "
     "accredited carriers and their public fields are shown.",
+    etag_prefix="c",
 )
 
-ETAG = "c"
-
-
-def get_editable(carrier_id: int, fields=()) -> Carrier:
-    """The carrier, for a write: 404 when the caller may not see it, 403 when it may not
-    edit it (or, for an operator, one of ``fields``)."""
-    carrier, _ = access.get_readable_carrier(carrier_id)
-    access.require_carrier_editor(carrier, fields)
-    return carriers.load(carrier.id)
+#: The ETag variant of the public fields only: a full reader's ETag must never match it.
+PUBLIC = "public"
 
 
 @blp.route("/carriers")
 class Carriers(MethodView):
-    @blp.arguments(CarrierQueryArgsSchema, location="query")
-    @blp.response(200, CarrierSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403)
+    @blp.listing(CarrierQueryArgsSchema, CarrierSchema(many=True), 401, 403)
     def get(self, args):
         """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
         if "as_of" in args:
@@ -60,23 +41,21 @@ class Carriers(MethodView):
         return directory.shown(rows), 200, headers
 
     @blp.arguments(CarrierSchema)
-    @blp.response(201, CarrierSchema)
+    @blp.write_response(CarrierSchema, 201)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Register a carrier (bureau admin); it starts in status applying"""
         access.require_admin()
         carrier = carriers.create_carrier(data)
-        return (
-            directory.shown([carrier])[0],
-            201,
-            {"ETag": etag_of(ETAG, carrier), "Location": f"/api/v1/carriers/{carrier.id}"},
+        return blp.created(
+            directory.shown([carrier])[0], carrier, f"{blp.url_prefix}/carriers/{carrier.id}"
         )
 
 
 @blp.route("/carriers/<id:carrier_id>")
 class CarriersById(MethodView):
     @blp.arguments(CarrierReadArgsSchema, location="query")
-    @blp.response(200, CarrierSchema)
+    @blp.read_response(CarrierSchema)
     @error_responses(blp, 401, 404)
     def get(self, args, carrier_id):
         """Get one carrier (with its ETag), or its state as of a past date
@@ -88,11 +67,14 @@ class CarriersById(MethodView):
         if "as_of" in args:
             return directory.find_as_of(carrier_id, args["as_of"])
         carrier = directory.find(carrier_id)
-        return read_with_etag(ETAG, carrier, lambda: directory.shown([carrier])[0])
+        full = access.can_read_carrier_fully(access.principal(), carrier)
+        return blp.read(
+            carrier, lambda: directory.shown([carrier])[0], variant="" if full else PUBLIC
+        )
 
     @blp.arguments(update_schema(CarrierSchema))
-    @blp.response(200, CarrierSchema)
-    @etag_protected(blp)
+    @blp.write_response(CarrierSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, carrier_id):
         """Edit a carrier's descriptive fields (admin, or an operator of its organisation)
@@ -100,20 +82,21 @@ class CarriersById(MethodView):
         Status, accreditation date and certificate change only through milestones; sending
         them is a 422. An operator may not move a carrier to another host organisation.
         """
-        carrier = get_editable(carrier_id, data)
-        check_if_match(ETAG, carrier)
-        carrier = carriers.update_carrier(carrier, data)
-        return directory.shown([carrier])[0], 200, {"ETag": etag_of(ETAG, carrier)}
+        access.require_carrier_editor(directory.find(carrier_id), data)
+        expected = blp.expected_version(carrier_id)
+        carrier = carriers.update_carrier(
+            carrier_id, data, expected, check=lambda row: access.require_carrier_editor(row, data)
+        )
+        return blp.written(directory.shown([carrier])[0], carrier)
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404, 409)
     def delete(self, carrier_id):
         """Delete a carrier that never held an accreditation (bureau admin)"""
         access.require_admin()
-        carrier, _ = access.get_readable_carrier(carrier_id)
-        check_if_match(ETAG, carrier)
-        carriers.delete_carrier(carriers.load(carrier.id))
+        directory.find(carrier_id)
+        carriers.delete_carrier(carrier_id, blp.expected_version(carrier_id))
         return None
 
 

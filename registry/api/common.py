@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from urllib.parse import urlencode
 
+import marshmallow as ma
 import peewee as pw
 from flask import Response, json, request
 from flask_smorest import Api as SmorestApi
-from flask_smorest import abort
+from flask_smorest import Blueprint, abort
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from registry.db import apply_sort
 from schemas.common import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
@@ -140,7 +143,10 @@ def error_responses(blp, *codes: int):
 #: The headers of every list answer, for the OpenAPI document.
 LIST_HEADERS = {
     "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+    "Link": {
+        "description": "RFC 8288 first/prev/next/last, as absolute URLs",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -159,7 +165,8 @@ def paginate_list(items: list, page: int, page_size: int) -> tuple[list, dict]:
 
 
 def page_headers(total: int, page: int, page_size: int) -> dict:
-    """``X-Total-Count`` and the RFC 8288 ``Link`` header (first/prev/next/last)."""
+    """``X-Total-Count`` and the RFC 8288 ``Link`` header (first/prev/next/last), with
+    absolute URLs so that a client can follow ``links["next"]["url"]`` as it is."""
     last = max(1, -(-total // page_size))
     links = {"first": 1, "last": last}
     if page > 1:
@@ -171,27 +178,61 @@ def page_headers(total: int, page: int, page_size: int) -> dict:
     for rel in ("first", "prev", "next", "last"):
         if rel in links:
             args.update(page=[str(links[rel])], page_size=[str(page_size)])
-            parts.append(f'<{request.path}?{urlencode(args, doseq=True)}>; rel="{rel}"')
+            parts.append(f'<{request.base_url}?{urlencode(args, doseq=True)}>; rel="{rel}"')
     return {"X-Total-Count": str(total), "Link": ", ".join(parts)}
 
 
-# --- ETags ----------------------------------------------------------------------------
+def sort_columns(query_schema: type[ma.Schema], model: type[pw.Model], **columns) -> dict:
+    """The columns of the ``sort`` keys the query schema declares (its one list of keys):
+    the model's column of the same name unless ``columns`` names another."""
+    keys = query_schema._declared_fields["sort"].metadata["sort_keys"]
+    return {key: columns.get(key) or getattr(model, key) for key in keys}
 
 
-def etag_of(prefix: str, row) -> str:
-    """A strong ETag naming the object and its version, e.g. ``"c12-v7"``."""
-    return f'"{prefix}{row.id}-v{row.version}"'
+# --- ETags and conditional requests ----------------------------------------------------
+
+#: Each resource's ETag prefix, claimed once by its blueprint: an ETag names one object.
+ETAG_PREFIXES: dict[str, str] = {}
+
+#: Headers of an answer that shows a secret once: no cache or proxy may keep it.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+#: The documentation of that header.
+NO_STORE_HEADER = {
+    "Cache-Control": {
+        "description": "`no-store`: the answer shows a secret once; no cache may keep it.",
+        "schema": {"type": "string"},
+    }
+}
+
+#: What selects the representation of an answer: caches must key on it.
+VARY = ("Authorization", "Accept-Language")
+
+ETAG_HEADER = {
+    "description": "The version of this representation (for If-None-Match and If-Match).",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "An ETag you hold: 304 without a body when it is still current.",
+}
 
 
-def check_if_match(prefix: str, row) -> None:
-    """428 without ``If-Match``, 412 when it names another version (SPEC §4)."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        abort(428, message="This change needs an If-Match header with the ETag you last read.")
-    current = etag_of(prefix, row)
-    candidates = [part.strip().removeprefix("W/") for part in header.split(",")]
-    if "*" not in candidates and current not in candidates:
-        abort(412, message=f"The object changed since you read it; its ETag is now {current}.")
+def vary_on_caller(response: Response) -> Response:
+    """``Vary: Authorization, Accept-Language`` on every API answer: the caller's token decides
+    which fields (and which objects) it sees."""
+    if request.path.startswith("/api/"):
+        for name in VARY:
+            if name.lower() not in {v.strip().lower() for v in response.vary}:
+                response.vary.add(name)
+    return response
+
+
+def _candidates(header: str) -> list[str]:
+    return [part.strip().removeprefix("W/") for part in header.split(",") if part.strip()]
 
 
 def not_modified(etag: str) -> bool:
@@ -199,30 +240,169 @@ def not_modified(etag: str) -> bool:
     header = request.headers.get("If-None-Match")
     if not header:
         return False
-    return "*" in header or etag in [part.strip().removeprefix("W/") for part in header.split(",")]
+    candidates = _candidates(header)
+    return "*" in candidates or etag in candidates
 
 
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-}
+def claim_etag_prefix(prefix: str, owner: str) -> str:
+    """Reserve ``prefix`` for the ETags of ``owner``'s objects (a second owner is an error)."""
+    if ETAG_PREFIXES.setdefault(prefix, owner) != owner:
+        raise ValueError(f"ETag prefix {prefix!r} belongs to {ETAG_PREFIXES[prefix]}.")
+    return prefix
 
 
-def read_with_etag(prefix: str, row, present) -> tuple:
-    """A single-resource GET: 304 when ``If-None-Match`` names the current ETag, else
-    ``present()`` (called only then) with the ETag header."""
-    etag = etag_of(prefix, row)
-    if not_modified(etag):
-        return "", 304, {"ETag": etag}
-    return present(), 200, {"ETag": etag}
+def etag_of(prefix: str, row) -> str:
+    """A strong ETag naming the object and its version, e.g. ``"c12-v7"`` (objects without a
+    blueprint of their own; resources use :meth:`ResourceBlueprint.etag`)."""
+    return f'"{prefix}{row.id}-v{row.version}"'
+
+
+def check_if_match(prefix: str, row) -> None:
+    """428 without ``If-Match``, 412 when it names another version: for objects whose write
+    has no version column (the calendar feed key); versioned rows use :mod:`registry.writes`."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        abort(428, message="This change needs an If-Match header with the ETag you last read.")
+    current = etag_of(prefix, row)
+    candidates = _candidates(header)
+    if "*" not in candidates and current not in candidates:
+        abort(412, message=f"The object changed since you read it; its ETag is now {current}.")
+
+
+class ResourceBlueprint(Blueprint):
+    """A resource's blueprint with the plumbing every resource shares, declared once.
+
+    ``etag_prefix`` names its objects in ETags (``"c12-v7"`` for carrier 12 at version 7;
+    each resource has its own prefix). The decorators document list answers (``X-Total-Count``,
+    ``Link``), single reads (``ETag``, ``If-None-Match``, 304), creations (``ETag``,
+    ``Location``) and ``If-Match`` writes (428, 412); the methods answer them.
+    """
+
+    def __init__(self, *args, etag_prefix: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.etag_prefix = claim_etag_prefix(etag_prefix, self.name)
+
+    # --- documentation
+
+    def list_response(self, schema: ma.Schema):
+        """A paginated list: 200 with ``X-Total-Count`` and ``Link``."""
+        return self.response(200, schema, headers=LIST_HEADERS)
+
+    def listing(self, query_schema: type[ma.Schema], schema: ma.Schema, *codes: int):
+        """A list view: its query parameters, the paginated answer and its error answers."""
+
+        def decorator(view):
+            view = error_responses(self, *codes)(view)
+            view = self.list_response(schema)(view)
+            return self.arguments(query_schema, location="query")(view)
+
+        return decorator
+
+    def read_response(self, schema: ma.Schema, conditional: bool = True):
+        """A single-resource read: 200 with its ``ETag``; ``If-None-Match`` and 304 too unless
+        the answer changes without its version (``conditional=False``)."""
+        ok = self.response(200, schema, headers={"ETag": ETAG_HEADER})
+        if not conditional:
+            return ok
+
+        def decorator(view):
+            view = self.doc(parameters=[IF_NONE_MATCH_PARAMETER])(view)
+            view = self.alt_response(
+                304,
+                description="Not modified: the ETag in If-None-Match is current",
+                headers={"ETag": ETAG_HEADER},
+            )(view)
+            return ok(view)
+
+        return decorator
+
+    def write_response(self, schema: ma.Schema, status: int = 200, headers: dict | None = None):
+        """An answer holding the object as written: its new ``ETag`` (and ``Location`` on 201)."""
+        documented = {"ETag": ETAG_HEADER, **(headers or {})}
+        if status == 201:
+            documented["Location"] = {
+                "description": "The URL of the new object.",
+                "schema": {"type": "string"},
+            }
+        return self.response(status, schema, headers=documented)
+
+    def etag_protected(self, view):
+        """Document ``If-Match`` as required, and the 412 / 428 answers, on a write view."""
+        return etag_protected(self)(view)
+
+    # --- answers
+
+    def page(self, query: pw.ModelSelect, args: dict, present, sorts=None, default=None):
+        """The list answer: ``query`` sorted by ``args["sort"]`` among ``sorts`` (else
+        ``default``; ``id`` breaks ties), one page of it shown by ``present(rows)``, and the
+        pagination headers."""
+        if sorts is not None:
+            query = apply_sort(query, args.get("sort"), sorts, default)
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return present(rows), 200, headers
+
+    def etag(self, row, variant: str = "") -> str:
+        """A strong ETag naming the object, its version and the representation, e.g.
+        ``"c12-v7"``, or ``"c12-v7-public"`` for the public fields only."""
+        return f'"{self.etag_prefix}{row.id}-v{row.version}{"-" + variant if variant else ""}"'
+
+    def read(self, row, present, variant: str = "") -> tuple:
+        """A single-resource GET: 304 when ``If-None-Match`` names the current ETag, else
+        ``present()`` (called only then) with the ETag header."""
+        etag = self.etag(row, variant)
+        if not_modified(etag):
+            return "", 304, {"ETag": etag}
+        return present(), 200, {"ETag": etag}
+
+    def written(self, body, row, status: int = 200, headers: dict | None = None) -> tuple:
+        """The answer of a write: the body with the object's new ETag."""
+        return body, status, {"ETag": self.etag(row), **(headers or {})}
+
+    def created(self, body, row, location: str | None = None, headers: dict | None = None):
+        """The 201 answer of a creation: ETag and ``Location`` (default: the list URL / id)."""
+        location = location or f"{self.url_prefix}/{row.id}"
+        return self.written(body, row, 201, {"Location": location, **(headers or {})})
+
+    def expected_version(self, object_id: int) -> frozenset[int] | None:
+        """The versions ``If-Match`` accepts for the object (``None`` for ``*``): 428 without
+        the header, 412 when it names no version of this object. The domain compares them
+        with the stored version inside its write transaction (:mod:`registry.writes`)."""
+        header = request.headers.get("If-Match")
+        if header is None:
+            abort(428, message="This change needs an If-Match header with the ETag you last read.")
+        candidates = _candidates(header)
+        if "*" in candidates:
+            return None
+        pattern = re.compile(rf'"{re.escape(self.etag_prefix)}{object_id}-v([0-9]{{1,18}})"')
+        versions = frozenset(
+            int(found.group(1)) for found in map(pattern.fullmatch, candidates) if found
+        )
+        if not versions:
+            abort(
+                412,
+                message="If-Match names no version of this object; send its ETag as you last "
+                f"read it (like {self.etag_prefix}{object_id}-v1 in quotes).",
+            )
+        return versions
+
+    def get_or_404(self, query: pw.ModelSelect, object_id: int, what: str):
+        """The row ``object_id`` of ``query`` (the caller's scope), or 404 naming ``what``."""
+        row = query.where(query.model.id == object_id).first()
+        if row is None:
+            abort(404, message=f"No {what} {object_id}.")
+        return row
 
 
 IF_MATCH_PARAMETER = {
     "in": "header",
     "name": "If-Match",
     "required": True,
-    "schema": {"type": "string"},
-    "description": "The ETag of the version you read (428 without it, 412 when stale).",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "pattern": r'^(\*|(W/)?"[^"]+"(\s*,\s*(W/)?"[^"]+")*)$',
+    },
+    "description": "The ETag of the version you read, or `*` (428 without it, 412 when stale).",
 }
 
 

@@ -8,13 +8,15 @@ from flask_smorest import Blueprint, abort
 
 from registry import access, clock, deadlines, directory, ical, tokens
 from registry.api.common import (
+    LIST_HEADERS,
+    NO_STORE,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
     paginate_list,
 )
-from registry.api.tokens import FEED_ETAG, NO_STORE, feed_key_etag_row
+from registry.api.tokens import FEED_ETAG, feed_key_etag_row
 from schemas.deadlines import (
     CalendarArgsSchema,
     CarrierCalendarArgsSchema,
@@ -33,10 +35,6 @@ blp = Blueprint(
     "feeds. Feeds accept your bearer token or your calendar feed key in `?key=`.",
 )
 
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-}
 ICS = "text/calendar"
 ICS_DOC = {
     "responses": {

@@ -19,8 +19,13 @@ deadlines.
 * Lists take `page` (from 1) and `page_size` (1-100, default 20) and answer a JSON array
   with `X-Total-Count` and RFC 8288 `Link` headers. Unknown filter values are 422; unknown
   query parameters are ignored.
-* Single-resource GETs return an `ETag`; PATCH and DELETE need `If-Match`
-  (428 without it, 412 when stale).
+* Lists answer with RFC 8288 `Link` headers holding absolute URLs (follow `next` as is).
+* Single-resource GETs return an `ETag` naming the object, its version and the
+  representation (`"c12-v7"`; the public view of a carrier is `"c12-v7-public"`), and answer
+  304 to an `If-None-Match` holding it. Answers vary on `Authorization` and
+  `Accept-Language`. PATCH, PUT and DELETE need `If-Match` (428 without it, 412 when stale,
+  `*` for any version): of two writers holding the same ETag exactly one succeeds. A PATCH
+  must name at least one field (422). Answers that show a secret once are `no-store`.
 * `Authorization: Bearer <token>`; without a token only accredited carriers and their
   public fields can be read. 401: no or a bad token; 403: outside the caller's rights;
   404 for a carrier the caller may not see at all. `GET /me` says who you are.

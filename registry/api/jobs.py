@@ -10,7 +10,7 @@ from flask_smorest import Blueprint, abort
 
 from jobs import catalog, runs
 from registry import access, audit
-from registry.api.common import error_responses, page_headers, paginate
+from registry.api.common import LIST_HEADERS, error_responses, page_headers, paginate
 from registry.models import JobRun
 from schemas.jobs import JobRunQueryArgsSchema, JobRunSchema, JobSchema
 
@@ -22,11 +22,6 @@ blp = Blueprint(
     "delivery, with their schedule, next and last runs and the run log. The bureau reads "
     "them; an admin may run one now.",
 )
-
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-}
 
 
 def get_job(job_id: str) -> catalog.Job:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from registry import access, clock, directory, rosters
 from registry.api.common import (
     LIST_HEADERS,
+    ResourceBlueprint,
     check_if_match,
     error_responses,
     etag_of,
     etag_protected,
     paginate,
-    read_with_etag,
 )
 from registry.db import apply_sort
 from registry.models import Member
@@ -27,7 +27,7 @@ from schemas.members import (
     PrefillSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "members",
     __name__,
     url_prefix="/api/v1",
@@ -39,6 +39,7 @@ blp = Blueprint(
     "by the bureau admin and the carrier's operators. Personal fields (name, institution, "
     "title, topic) are masked in the audit trail for readers other than the bureau; DELETE "
     "erases them on request (PIPL) and keeps the entry, so counts stay right.",
+    etag_prefix="m",
 )
 ETAG = "m"
 SORTS = {
@@ -115,7 +116,7 @@ class CarrierMembersById(MethodView):
     def get(self, carrier_id, member_id):
         """Get one roster entry (with its ETag)"""
         member = get_member(carrier_id, member_id)
-        return read_with_etag(ETAG, member, lambda: rosters.as_dict(member))
+        return blp.read(member, lambda: rosters.as_dict(member))
 
     @blp.arguments(update_schema(MemberUpdateSchema))
     @blp.response(200, MemberSchema)

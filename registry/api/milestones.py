@@ -6,8 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from registry import access, carriers, directory, milestones
-from registry.api.carriers import ETAG as CARRIER_ETAG
-from registry.api.common import LIST_HEADERS, error_responses, etag_of, paginate
+from registry.api import carriers as carrier_views
+from registry.api.common import LIST_HEADERS, error_responses, paginate
 from registry.models import Carrier, Milestone
 from schemas.milestones import (
     MilestoneOutcomeSchema,
@@ -36,7 +36,7 @@ def outcome(milestone: Milestone, carrier_id: int) -> tuple[dict, dict]:
         "milestone": milestones.as_dict(milestone),
         "carrier": carriers.present([carrier], {carrier.id})[0],
     }
-    return body, {"ETag": etag_of(CARRIER_ETAG, carrier)}
+    return body, {"ETag": carrier_views.blp.etag(carrier)}
 
 
 def get_for_admin(carrier_id: int) -> Carrier:

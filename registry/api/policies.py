@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from registry import access, policies
-from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate_list,
-    read_with_etag,
-)
+from registry.api.common import ResourceBlueprint, error_responses, paginate_list
 from registry.models import EvaluationPolicy
 from registry.vocabulary import CARRIER_TYPES, LEVELS
 from schemas.common import update_schema
 from schemas.policies import EvaluationPolicyQueryArgsSchema, EvaluationPolicySchema
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "evaluation-policies",
     __name__,
     url_prefix="/api/v1/evaluation-policies",
@@ -29,8 +21,8 @@ blp = Blueprint(
     "edits them (PATCH or PUT with If-Match), and an edit recomputes the derived dates "
     "(valid_until, next_evaluation_on, next_report_due_on) of every carrier of that type × "
     "level in the same transaction.",
+    etag_prefix="p",
 )
-ETAG = "p"
 
 
 def get_policy(carrier_type: str, level: str) -> EvaluationPolicy:
@@ -47,16 +39,13 @@ def get_policy(carrier_type: str, level: str) -> EvaluationPolicy:
 def edit(data: dict, carrier_type: str, level: str):
     access.require(access.BUREAU_ADMIN)
     policy = get_policy(carrier_type, level)
-    check_if_match(ETAG, policy)
-    policy, _ = policies.update_policy(policy, data)
-    return policies.as_dict(policy), 200, {"ETag": etag_of(ETAG, policy)}
+    policy, _ = policies.update_policy(policy.id, data, blp.expected_version(policy.id))
+    return blp.written(policies.as_dict(policy), policy)
 
 
 @blp.route("")
 class EvaluationPolicies(MethodView):
-    @blp.arguments(EvaluationPolicyQueryArgsSchema, location="query")
-    @blp.response(200, EvaluationPolicySchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @blp.listing(EvaluationPolicyQueryArgsSchema, EvaluationPolicySchema(many=True), 401)
     def get(self, args):
         """List evaluation policies by type, then level from high to low"""
         access.require_reader()
@@ -75,24 +64,24 @@ class EvaluationPolicies(MethodView):
 
 @blp.route("/<carrier_type>/<level>")
 class EvaluationPoliciesByKey(MethodView):
-    @blp.response(200, EvaluationPolicySchema)
+    @blp.read_response(EvaluationPolicySchema)
     @error_responses(blp, 401, 404)
     def get(self, carrier_type, level):
         """Get the policy of one carrier type and level (with its ETag)"""
         policy = get_policy(carrier_type, level)
-        return read_with_etag(ETAG, policy, lambda: policies.as_dict(policy))
+        return blp.read(policy, lambda: policies.as_dict(policy))
 
     @blp.arguments(update_schema(EvaluationPolicySchema))
-    @blp.response(200, EvaluationPolicySchema)
-    @etag_protected(blp)
+    @blp.write_response(EvaluationPolicySchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 413)
     def patch(self, data, carrier_type, level):
         """Edit some fields of a policy (bureau admin); carriers' derived dates follow"""
         return edit(data, carrier_type, level)
 
     @blp.arguments(EvaluationPolicySchema)
-    @blp.response(200, EvaluationPolicySchema)
-    @etag_protected(blp)
+    @blp.write_response(EvaluationPolicySchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 413)
     def put(self, data, carrier_type, level):
         """Replace a policy's rules (bureau admin); carriers' derived dates follow

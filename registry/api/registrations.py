@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
 
 from registry import access, carriers, clock, registrations
-from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-    read_with_etag,
-)
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Carrier, CarrierPartner
 from schemas.common import update_schema
 from schemas.registrations import (
@@ -25,20 +15,17 @@ from schemas.registrations import (
     RejectionSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "registrations",
     __name__,
     url_prefix="/api/v1/registrations",
     description="Partner self-registration of joint training bases and their review. A "
     "registration is a carrier in status `submitted` (the same id under /carriers); its "
     "partner may edit it until the bureau admin approves or rejects it.",
+    etag_prefix="rg",
 )
 
-ETAG = "r"
-SORTS = {
-    name: getattr(Carrier, name)
-    for name in ("name", "status", "level", "created_at", "reviewed_at")
-}
+SORTS = sort_columns(RegistrationQueryArgsSchema, Carrier)
 
 
 def visible():
@@ -49,10 +36,7 @@ def visible():
 
 
 def get_visible(registration_id: int) -> Carrier:
-    carrier = visible().where(Carrier.id == registration_id).first()
-    if carrier is None:
-        abort(404, message=f"No registration {registration_id}.")
-    return carrier
+    return blp.get_or_404(visible(), registration_id, "registration")
 
 
 def shown(carrier: Carrier) -> dict:
@@ -61,14 +45,12 @@ def shown(carrier: Carrier) -> dict:
 
 def answer(carrier: Carrier, status: int = 200):
     carrier = carriers.load(carrier.id)
-    return shown(carrier), status, {"ETag": etag_of(ETAG, carrier)}
+    return blp.written(shown(carrier), carrier, status)
 
 
 @blp.route("")
 class Registrations(MethodView):
-    @blp.arguments(RegistrationQueryArgsSchema, location="query")
-    @blp.response(200, RegistrationSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @blp.listing(RegistrationQueryArgsSchema, RegistrationSchema(many=True), 401)
     def get(self, args):
         """List registrations (the bureau all; partners and operators their own)"""
         query = visible()
@@ -82,12 +64,10 @@ class Registrations(MethodView):
             query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
         if "q" in args:
             query = query.where(Carrier.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Carrier.created_at)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return registrations.present(rows), 200, headers
+        return blp.page(query, args, registrations.present, SORTS, Carrier.created_at)
 
     @blp.arguments(RegistrationSchema)
-    @blp.response(201, RegistrationSchema)
+    @blp.write_response(RegistrationSchema, 201)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Submit a registration (a partner for its own organisations, or the bureau admin)
@@ -102,22 +82,21 @@ class Registrations(MethodView):
         """
         who = access.require_registrant()
         carrier = registrations.submit(data, who)
-        body, status, headers = answer(carrier, 201)
-        return body, status, {**headers, "Location": f"{blp.url_prefix}/{carrier.id}"}
+        return blp.created(shown(carriers.load(carrier.id)), carrier)
 
 
 @blp.route("/<id:registration_id>")
 class RegistrationsById(MethodView):
-    @blp.response(200, RegistrationSchema)
+    @blp.read_response(RegistrationSchema)
     @error_responses(blp, 401, 404)
     def get(self, registration_id):
         """Get one registration with its review (with its ETag)"""
         carrier = get_visible(registration_id)
-        return read_with_etag(ETAG, carrier, lambda: shown(carrier))
+        return blp.read(carrier, lambda: shown(carrier))
 
     @blp.arguments(update_schema(RegistrationSchema))
-    @blp.response(200, RegistrationSchema)
-    @etag_protected(blp)
+    @blp.write_response(RegistrationSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, registration_id):
         """Edit a registration until it is reviewed (its submitting organisation's partners, or
@@ -129,11 +108,11 @@ class RegistrationsById(MethodView):
         """
         carrier = get_visible(registration_id)
         who = access.require_registration_editor(carrier)
-        check_if_match(ETAG, carrier)
-        return answer(registrations.edit(carrier, data, who))
+        expected = blp.expected_version(registration_id)
+        return answer(registrations.edit(registration_id, data, who, expected))
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404, 409)
     def delete(self, registration_id):
         """Withdraw a registration before review (its submitting organisation's partners, or
@@ -144,15 +123,14 @@ class RegistrationsById(MethodView):
         """
         carrier = get_visible(registration_id)
         access.require_registration_editor(carrier)
-        check_if_match(ETAG, carrier)
-        registrations.withdraw(carrier)
+        registrations.withdraw(registration_id, blp.expected_version(registration_id))
         return None
 
 
 @blp.route("/<id:registration_id>/approve")
 class RegistrationApproval(MethodView):
     @blp.arguments(ApprovalSchema)
-    @blp.response(200, RegistrationSchema)
+    @blp.write_response(RegistrationSchema)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def post(self, decision, registration_id):
         """Approve a registration as applying or accredited (bureau admin)
@@ -169,7 +147,7 @@ class RegistrationApproval(MethodView):
 @blp.route("/<id:registration_id>/reject")
 class RegistrationRejection(MethodView):
     @blp.arguments(RejectionSchema)
-    @blp.response(200, RegistrationSchema)
+    @blp.write_response(RegistrationSchema)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def post(self, data, registration_id):
         """Reject a registration with a reason (bureau admin)

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
 
 from registry import access, directory, reports, rosters
-from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-    read_with_etag,
-)
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import AnnualReport, Carrier
 from schemas.reports import (
     AnnualReportQueryArgsSchema,
@@ -25,7 +15,7 @@ from schemas.reports import (
     ReviewSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "annual-reports",
     __name__,
     url_prefix="/api/v1",
@@ -35,14 +25,9 @@ blp = Blueprint(
     "corrected and submitted again with PATCH. Submitted and accepted reports count for the "
     "carrier's next_report_due_on; returned ones do not. Read by the bureau and by operators "
     "and partners of the carrier.",
+    etag_prefix="ar",
 )
-ETAG = "r"
-SORTS = {
-    "year": AnnualReport.year,
-    "submitted_at": AnnualReport.submitted_at,
-    "carrier_id": AnnualReport.carrier,
-    "status": AnnualReport.status,
-}
+SORTS = sort_columns(AnnualReportQueryArgsSchema, AnnualReport, carrier_id=AnnualReport.carrier)
 
 
 def for_reviewer(report: AnnualReport) -> dict:
@@ -56,17 +41,12 @@ def get_report(report_id: int) -> AnnualReport:
     """A report the caller may read (401 anonymous, 404 when it may not see it)."""
     who = access.require_reader()
     query = access.report_scope(AnnualReport.select(), who)
-    report = query.where(AnnualReport.id == report_id).first()
-    if report is None:
-        abort(404, message=f"No annual report {report_id}.")
-    return report
+    return blp.get_or_404(query, report_id, "annual report")
 
 
 @blp.route("/carriers/<id:carrier_id>/annual-reports")
 class CarrierReports(MethodView):
-    @blp.arguments(CarrierReportQueryArgsSchema, location="query")
-    @blp.response(200, AnnualReportSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403, 404)
+    @blp.listing(CarrierReportQueryArgsSchema, AnnualReportSchema(many=True), 401, 403, 404)
     def get(self, args, carrier_id):
         """List a carrier's annual reports, newest year first"""
         carrier = directory.fully_readable(carrier_id)
@@ -74,11 +54,10 @@ class CarrierReports(MethodView):
         if "status" in args:
             query = query.where(AnnualReport.status == args["status"])
         query = query.order_by(AnnualReport.year.desc())
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [reports.as_dict(row) for row in rows], 200, headers
+        return blp.page(query, args, lambda rows: [reports.as_dict(row) for row in rows])
 
     @blp.arguments(AnnualReportSchema)
-    @blp.response(201, AnnualReportSchema)
+    @blp.write_response(AnnualReportSchema, 201)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def post(self, data, carrier_id):
         """Submit a carrier's annual report for a year (bureau admin or its operator)
@@ -90,18 +69,14 @@ class CarrierReports(MethodView):
         carrier = directory.fully_readable(carrier_id)
         access.require_report_submitter(carrier)
         report = reports.submit_report(carrier, data)
-        return (
-            reports.as_dict(report),
-            201,
-            {"ETag": etag_of(ETAG, report), "Location": f"/api/v1/annual-reports/{report.id}"},
+        return blp.created(
+            reports.as_dict(report), report, f"{blp.url_prefix}/annual-reports/{report.id}"
         )
 
 
 @blp.route("/annual-reports")
 class AnnualReports(MethodView):
-    @blp.arguments(AnnualReportQueryArgsSchema, location="query")
-    @blp.response(200, AnnualReportSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @blp.listing(AnnualReportQueryArgsSchema, AnnualReportSchema(many=True), 401)
     def get(self, args):
         """List annual reports the caller may read, filtered and sorted"""
         who = access.require_reader()
@@ -115,23 +90,27 @@ class AnnualReports(MethodView):
         if "type" in args:
             of_type = Carrier.select(Carrier.id).where(Carrier.type == args["type"])
             query = query.where(AnnualReport.carrier.in_(of_type))
-        query = apply_sort(query, args.get("sort"), SORTS, AnnualReport.year.desc())
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [reports.as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [reports.as_dict(row) for row in rows],
+            SORTS,
+            AnnualReport.year.desc(),
+        )
 
 
 @blp.route("/annual-reports/<id:report_id>")
 class AnnualReportsById(MethodView):
-    @blp.response(200, AnnualReportSchema)
+    @blp.read_response(AnnualReportSchema)
     @error_responses(blp, 401, 404)
     def get(self, report_id):
         """Get one annual report (with its ETag)"""
         report = get_report(report_id)
-        return read_with_etag(ETAG, report, lambda: for_reviewer(report))
+        return blp.read(report, lambda: for_reviewer(report))
 
     @blp.arguments(ReportResubmissionSchema)
-    @blp.response(200, AnnualReportSchema)
-    @etag_protected(blp)
+    @blp.write_response(AnnualReportSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, report_id):
         """Correct a report not yet accepted; a returned report is submitted again
@@ -142,15 +121,15 @@ class AnnualReportsById(MethodView):
         """
         report = get_report(report_id)
         access.require_report_submitter(Carrier.get_by_id(report.carrier_id))
-        check_if_match(ETAG, report)
-        report = reports.resubmit_report(report, data["metrics"])
-        return reports.as_dict(report), 200, {"ETag": etag_of(ETAG, report)}
+        expected = blp.expected_version(report_id)
+        report = reports.resubmit_report(report, data["metrics"], expected)
+        return blp.written(reports.as_dict(report), report)
 
 
 @blp.route("/annual-reports/<id:report_id>/review")
 class AnnualReportReview(MethodView):
     @blp.arguments(ReviewSchema)
-    @blp.response(200, AnnualReportSchema)
+    @blp.write_response(AnnualReportSchema)
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def post(self, data, report_id):
         """Accept or return a submitted report with a comment (bureau admin)
@@ -161,4 +140,4 @@ class AnnualReportReview(MethodView):
         access.require(access.BUREAU_ADMIN)
         report = get_report(report_id)
         report = reports.review_report(report, data["status"], data.get("review_comment"))
-        return for_reviewer(report), 200, {"ETag": etag_of(ETAG, report)}
+        return blp.written(for_reviewer(report), report)

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
 
 from registry import access, clock, targets
-from registry.api.common import (
-    LIST_HEADERS,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-)
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Target
 from schemas.common import update_schema
 from schemas.targets import TargetQueryArgsSchema, TargetSchema
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "targets",
     __name__,
     url_prefix="/api/v1/targets",
@@ -29,24 +20,19 @@ blp = Blueprint(
     "without it; otherwise on_track when current is at least the linear pace (target_value × "
     "elapsed share of the period from starts_on — default 1 January of the deadline year — to "
     "the deadline), else at_risk. The bureau reads them; the bureau admin writes.",
+    etag_prefix="t",
 )
-ETAG = "t"
-SORTS = {"name": Target.name, "deadline": Target.deadline, "created_at": Target.created_at}
+SORTS = sort_columns(TargetQueryArgsSchema, Target)
 
 
 def get_target(target_id: int) -> Target:
     access.require_bureau_reader()
-    target = Target.get_or_none(Target.id == target_id)
-    if target is None:
-        abort(404, message=f"No target {target_id}.")
-    return target
+    return blp.get_or_404(Target.select(), target_id, "target")
 
 
 @blp.route("")
 class Targets(MethodView):
-    @blp.arguments(TargetQueryArgsSchema, location="query")
-    @blp.response(200, TargetSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403)
+    @blp.listing(TargetQueryArgsSchema, TargetSchema(many=True), 401, 403)
     def get(self, args):
         """List targets with their live progress (bureau)"""
         access.require_bureau_reader()
@@ -57,28 +43,28 @@ class Targets(MethodView):
             query = query.where(Target.year == args["year"])
         if "q" in args:
             query = query.where(Target.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Target.deadline)
-        rows, headers = paginate(query, args["page"], args["page_size"])
         today = clock.today()
-        return [targets.as_dict(row, today) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [targets.as_dict(row, today) for row in rows],
+            SORTS,
+            Target.deadline,
+        )
 
     @blp.arguments(TargetSchema)
-    @blp.response(201, TargetSchema)
+    @blp.write_response(TargetSchema, 201)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Create a target (bureau admin)"""
         access.require(access.BUREAU_ADMIN)
         target = targets.create_target(data)
-        return (
-            targets.as_dict(target),
-            201,
-            {"ETag": etag_of(ETAG, target), "Location": f"{blp.url_prefix}/{target.id}"},
-        )
+        return blp.created(targets.as_dict(target), target)
 
 
 @blp.route("/<id:target_id>")
 class TargetsById(MethodView):
-    @blp.response(200, TargetSchema)
+    @blp.read_response(TargetSchema, conditional=False)
     @error_responses(blp, 401, 403, 404)
     def get(self, target_id):
         """Get one target with its live progress (bureau; with its ETag)
@@ -87,27 +73,25 @@ class TargetsById(MethodView):
         changing, so the answer is never a 304.
         """
         target = get_target(target_id)
-        return targets.as_dict(target), 200, {"ETag": etag_of(ETAG, target)}
+        return blp.written(targets.as_dict(target), target)
 
     @blp.arguments(update_schema(TargetSchema))
-    @blp.response(200, TargetSchema)
-    @etag_protected(blp)
+    @blp.write_response(TargetSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 413)
     def patch(self, data, target_id):
         """Edit a target (bureau admin); a new filter replaces the old one whole"""
         access.require(access.BUREAU_ADMIN)
-        target = get_target(target_id)
-        check_if_match(ETAG, target)
-        target = targets.update_target(target, data)
-        return targets.as_dict(target), 200, {"ETag": etag_of(ETAG, target)}
+        get_target(target_id)
+        target = targets.update_target(target_id, data, blp.expected_version(target_id))
+        return blp.written(targets.as_dict(target), target)
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404)
     def delete(self, target_id):
         """Delete a target (bureau admin)"""
         access.require(access.BUREAU_ADMIN)
-        target = get_target(target_id)
-        check_if_match(ETAG, target)
-        targets.delete_target(target)
+        get_target(target_id)
+        targets.delete_target(target_id, blp.expected_version(target_id))
         return None

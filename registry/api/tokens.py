@@ -5,19 +5,19 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from registry import access, tokens
 from registry.api.common import (
-    LIST_HEADERS,
+    NO_STORE,
+    NO_STORE_HEADER,
+    ResourceBlueprint,
     check_if_match,
+    claim_etag_prefix,
     error_responses,
     etag_of,
-    etag_protected,
-    paginate,
-    read_with_etag,
+    sort_columns,
 )
-from registry.db import apply_sort
 from registry.models import Principal, Token
 from schemas.access import (
     FeedKeyArgsSchema,
@@ -29,21 +29,18 @@ from schemas.access import (
     TokenSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "tokens",
     __name__,
     url_prefix="/api/v1",
     description="Access: API tokens (bureau admin) and the caller's identity. A token is "
     "shown once, when created; only its hash is stored.",
+    etag_prefix="tk",
 )
 
-ETAG = "t"
-SORTS = {
-    name: getattr(Token, name) for name in ("name", "created_at", "expires_at", "last_used_at")
-}
-#: The answer holding a new token must not be kept by a cache or a proxy.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-FEED_ETAG = "k"
+SORTS = sort_columns(TokenQueryArgsSchema, Token)
+#: The calendar feed key as a versioned object of its own (its version is a piece of its hash).
+FEED_ETAG = claim_etag_prefix("k", "feed-key")
 
 
 def feed_key_etag_row(who: Principal) -> SimpleNamespace:
@@ -59,17 +56,12 @@ def get_feed_key_holder(principal_id: int) -> Principal:
 
 
 def get_token(token_id: int) -> Token:
-    token = tokens.with_principal().where(Token.id == token_id).first()
-    if token is None:
-        abort(404, message=f"No token {token_id}.")
-    return token
+    return blp.get_or_404(tokens.with_principal(), token_id, "token")
 
 
 @blp.route("/tokens")
 class Tokens(MethodView):
-    @blp.arguments(TokenQueryArgsSchema, location="query")
-    @blp.response(200, TokenSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403)
+    @blp.listing(TokenQueryArgsSchema, TokenSchema(many=True), 401, 403)
     def get(self, args):
         """List tokens, revoked and expired ones too (bureau admin)"""
         access.require_admin()
@@ -83,12 +75,16 @@ class Tokens(MethodView):
             query = query.where(active if args["active"] else ~active)
         if "q" in args:
             query = query.where(Token.name.contains(args["q"]) | Principal.name.contains(args["q"]))
-        query = apply_sort(query, args.get("sort"), SORTS, Token.created_at)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [tokens.token_as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query,
+            args,
+            lambda rows: [tokens.token_as_dict(row) for row in rows],
+            SORTS,
+            Token.created_at,
+        )
 
     @blp.arguments(TokenCreateSchema)
-    @blp.response(201, TokenCreatedSchema)
+    @blp.write_response(TokenCreatedSchema, 201, headers=NO_STORE_HEADER)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Create a token, for a new principal or an existing one (bureau admin)
@@ -109,29 +105,26 @@ class Tokens(MethodView):
             )
             row = principal.tokens.get()
         row = get_token(row.id)
-        return (
+        return blp.created(
             {**tokens.token_as_dict(row), "token": token},
-            201,
-            {
-                "ETag": etag_of(ETAG, row),
-                "Location": f"/api/v1/tokens/{row.id}",
-                **NO_STORE,
-            },
+            row,
+            f"{blp.url_prefix}/tokens/{row.id}",
+            headers=NO_STORE,
         )
 
 
 @blp.route("/tokens/<id:token_id>")
 class TokensById(MethodView):
-    @blp.response(200, TokenSchema)
+    @blp.read_response(TokenSchema)
     @error_responses(blp, 401, 403, 404)
     def get(self, token_id):
         """Get one token (bureau admin; never the token itself)"""
         access.require_admin()
         row = get_token(token_id)
-        return read_with_etag(ETAG, row, lambda: tokens.token_as_dict(row))
+        return blp.read(row, lambda: tokens.token_as_dict(row))
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404, 409)
     def delete(self, token_id):
         """Revoke a token (bureau admin; If-Match required, `*` accepted)
@@ -140,17 +133,14 @@ class TokensById(MethodView):
         a revoked token is a 409.
         """
         access.require_admin()
-        row = get_token(token_id)
-        check_if_match(ETAG, row)
-        tokens.revoke_token(row)
+        get_token(token_id)
+        tokens.revoke_token(token_id, blp.expected_version(token_id))
         return None
 
 
 @blp.route("/feed-keys")
 class FeedKeys(MethodView):
-    @blp.arguments(FeedKeyArgsSchema, location="query")
-    @blp.response(200, FeedKeyEntrySchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403)
+    @blp.listing(FeedKeyArgsSchema, FeedKeyEntrySchema(many=True), 401, 403)
     def get(self, args):
         """List the calendar feed keys of every principal (bureau admin; never the keys)
 
@@ -164,8 +154,10 @@ class FeedKeys(MethodView):
             query = query.where(Principal.role == args["role"])
         if "q" in args:
             query = query.where(Principal.name.contains(args["q"]))
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [tokens.feed_key_as_dict(row) for row in rows], 200, {**headers, **NO_STORE}
+        body, status, headers = blp.page(
+            query, args, lambda rows: [tokens.feed_key_as_dict(row) for row in rows]
+        )
+        return body, status, {**headers, **NO_STORE}
 
 
 @blp.route("/feed-keys/<id:principal_id>")
@@ -183,7 +175,7 @@ class FeedKeysById(MethodView):
         )
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404)
     def delete(self, principal_id):
         """Revoke a principal's calendar feed key (bureau admin; If-Match, `*` accepted)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from registry import access, delivery, webhooks
 from registry.api.common import (
-    check_if_match,
+    NO_STORE,
+    NO_STORE_HEADER,
+    ResourceBlueprint,
     error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-    read_with_etag,
+    sort_columns,
 )
-from registry.db import apply_sort
 from registry.models import OutboxEvent, Webhook, WebhookDelivery
 from schemas.common import update_schema
 from schemas.webhooks import (
@@ -24,32 +22,23 @@ from schemas.webhooks import (
     WebhookSchema,
 )
 
-blp = Blueprint(
+blp = ResourceBlueprint(
     "webhooks",
     __name__,
     url_prefix="/api/v1/webhooks",
     description="Outbound notifications (bureau admin only): events of SPEC §7 POSTed to "
     "subscribed URLs, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, "
     "`webhook-signature`), retried with exponential back-off, logged.",
+    etag_prefix="w",
 )
 
-ETAG = "w"
-SORTS = {
-    name: getattr(Webhook, name) for name in ("created_at", "updated_at", "url", "description")
-}
-LIST_HEADERS = {
-    "X-Total-Count": {"description": "Items in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-}
+SORTS = sort_columns(WebhookQueryArgsSchema, Webhook)
 
 
 def get_webhook(webhook_id: int) -> Webhook:
     """The subscription (bureau admin only; 404 when there is none)."""
     access.require_webhook_admin()
-    webhook = Webhook.get_or_none(Webhook.id == webhook_id)
-    if webhook is None:
-        abort(404, message=f"No webhook {webhook_id}.")
-    return webhook
+    return blp.get_or_404(Webhook.select(), webhook_id, "webhook")
 
 
 def get_delivery(webhook_id: int, delivery_id: int) -> WebhookDelivery:
@@ -62,9 +51,7 @@ def get_delivery(webhook_id: int, delivery_id: int) -> WebhookDelivery:
 
 @blp.route("")
 class Webhooks(MethodView):
-    @blp.arguments(WebhookQueryArgsSchema, location="query")
-    @blp.response(200, WebhookSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403)
+    @blp.listing(WebhookQueryArgsSchema, WebhookSchema(many=True), 401, 403)
     def get(self, args):
         """List webhook subscriptions (bureau admin)"""
         access.require_webhook_admin()
@@ -77,63 +64,59 @@ class Webhooks(MethodView):
             query = query.where(
                 Webhook.description.contains(args["q"]) | Webhook.url.contains(args["q"])
             )
-        query = apply_sort(query, args.get("sort"), SORTS, Webhook.id)
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return [webhooks.as_dict(row) for row in rows], 200, headers
+        return blp.page(
+            query, args, lambda rows: [webhooks.as_dict(row) for row in rows], SORTS, Webhook.id
+        )
 
     @blp.arguments(WebhookSchema)
-    @blp.response(201, WebhookSchema)
+    @blp.write_response(WebhookSchema, 201, headers=NO_STORE_HEADER)
     @error_responses(blp, 400, 401, 403, 413)
     def post(self, data):
         """Subscribe a URL to events (bureau admin); the secret is shown once, here"""
         access.require_webhook_admin()
         webhook, secret = webhooks.create_webhook(data)
-        return (
-            {**webhooks.as_dict(webhook), "secret": secret},
-            201,
-            {"ETag": etag_of(ETAG, webhook), "Location": f"{blp.url_prefix}/{webhook.id}"},
+        return blp.created(
+            {**webhooks.as_dict(webhook), "secret": secret}, webhook, headers=NO_STORE
         )
 
 
 @blp.route("/<id:webhook_id>")
 class WebhooksById(MethodView):
-    @blp.response(200, WebhookSchema)
+    @blp.read_response(WebhookSchema)
     @error_responses(blp, 401, 403, 404)
     def get(self, webhook_id):
         """Get one webhook subscription (with its ETag; never its secret)"""
         webhook = get_webhook(webhook_id)
-        return read_with_etag(ETAG, webhook, lambda: webhooks.as_dict(webhook))
+        return blp.read(webhook, lambda: webhooks.as_dict(webhook))
 
     @blp.arguments(update_schema(WebhookSchema))
-    @blp.response(200, WebhookSchema)
-    @etag_protected(blp)
+    @blp.write_response(WebhookSchema, headers=NO_STORE_HEADER)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 413)
     def patch(self, data, webhook_id):
         """Edit a webhook subscription, re-activate it or rotate its secret (If-Match required)"""
-        webhook = get_webhook(webhook_id)
-        check_if_match(ETAG, webhook)
-        webhook, secret = webhooks.update_webhook(webhook, data)
-        body = webhooks.as_dict(webhook)
+        get_webhook(webhook_id)
+        expected = blp.expected_version(webhook_id)
+        webhook, secret = webhooks.update_webhook(webhook_id, data, expected)
         if secret:
-            body["secret"] = secret
-        return body, 200, {"ETag": etag_of(ETAG, webhook)}
+            return blp.written(
+                {**webhooks.as_dict(webhook), "secret": secret}, webhook, headers=NO_STORE
+            )
+        return blp.written(webhooks.as_dict(webhook), webhook)
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404)
     def delete(self, webhook_id):
         """Delete a webhook subscription with its delivery log (If-Match required)"""
-        webhook = get_webhook(webhook_id)
-        check_if_match(ETAG, webhook)
-        webhooks.delete_webhook(webhook)
+        get_webhook(webhook_id)
+        webhooks.delete_webhook(webhook_id, blp.expected_version(webhook_id))
         return None
 
 
 @blp.route("/<id:webhook_id>/deliveries")
 class Deliveries(MethodView):
-    @blp.arguments(WebhookDeliveryQueryArgsSchema, location="query")
-    @blp.response(200, WebhookDeliverySchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403, 404)
+    @blp.listing(WebhookDeliveryQueryArgsSchema, WebhookDeliverySchema(many=True), 401, 403, 404)
     def get(self, args, webhook_id):
         """The delivery log of a subscription, newest first, each with its attempts"""
         webhook = get_webhook(webhook_id)
@@ -147,8 +130,7 @@ class Deliveries(MethodView):
             query = query.where(WebhookDelivery.status == args["status"])
         if "event_type" in args:
             query = query.where(OutboxEvent.type == args["event_type"])
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return delivery.present(rows), 200, headers
+        return blp.page(query, args, delivery.present)
 
 
 @blp.route("/<id:webhook_id>/deliveries/<id:delivery_id>")
