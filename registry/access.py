@@ -72,7 +72,7 @@ PUBLIC_CARRIER_FIELDS = frozenset(
 )
 #: Carrier fields only the bureau admin may write (an operator edits the rest of its own).
 BUREAU_ONLY_CARRIER_FIELDS = frozenset(
-    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on"}
+    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on", "report_due"}
 )
 
 #: Methods that change nothing: the only ones open to the public and the bureau viewer.

@@ -106,6 +106,7 @@ def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> 
         "certificate_no": carrier.certificate_no,
         "valid_until": carrier.valid_until,
         "next_evaluation_on": carrier.next_evaluation_on,
+        "report_due": carrier.report_due_override,
         "next_report_due_on": carrier.next_report_due_on,
         "open_alert_count": open_alerts,
         "attributes": carrier.attributes or {},
@@ -140,7 +141,12 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
     the filters of a target), except those named in ``skip``."""
     wanted = {key: value for key, value in args.items() if key not in skip and value is not None}
     if "type" in wanted:
-        query = query.where(Carrier.type == wanted["type"])
+        # One type (list filters) or several (a target's filter may name a list of types).
+        types = wanted["type"]
+        if isinstance(types, list | tuple):
+            query = query.where(Carrier.type.in_(list(types)))
+        else:
+            query = query.where(Carrier.type == types)
     if "level" in wanted:
         query = query.where(Carrier.level == wanted["level"])
     if "level_min" in wanted:
@@ -234,6 +240,8 @@ def _set_fields(carrier: Carrier, data: dict) -> None:
         carrier.valid_until_override = data["valid_until"]
     if "next_evaluation_on" in data:
         carrier.next_evaluation_override = data["next_evaluation_on"]
+    if "report_due" in data:
+        carrier.report_due_override = data["report_due"]
 
 
 def create_carrier(

@@ -125,6 +125,21 @@ def _job_runs_and_scheduler_lock() -> None:
     database.create_tables([m.JobRun, m.SchedulerLock], safe=True)
 
 
+def _carrier_report_due_override() -> None:
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    # Frozen at this version: the column as it was added, not today's model field.
+    present = {column.name for column in database.get_columns("carrier")}
+    if "report_due_override" not in present:
+        migrator = SchemaMigrator.from_database(database.obj)
+        migrate(
+            migrator.add_column(
+                "carrier", "report_due_override", pw.CharField(max_length=5, null=True)
+            )
+        )
+
+
 MIGRATIONS = [
     (1, "initial schema", _initial_schema),
     (
@@ -135,4 +150,5 @@ MIGRATIONS = [
     (5, "webhook subscriptions, deliveries and their attempts", _webhooks),
     (3, "targets; annual report review columns", _targets_and_report_review),
     (4, "job run log and scheduler lock", _job_runs_and_scheduler_lock),
+    (9, "a carrier's own annual-report due day (override)", _carrier_report_due_override),
 ]
