@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import marshmallow as ma
-from flask import current_app
 from marshmallow import fields, validate
+
+from registry import clock
 
 MAX_ID = 2**53 - 1
 MAX_PAGE = 1_000_000
@@ -34,10 +34,8 @@ def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
 
 def to_naive_utc(value: dt.datetime) -> dt.datetime:
     """A client's datetime as stored: naive UTC (a naive one is in the configured zone)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
     try:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return clock.to_utc(value)
     except OverflowError as error:
         raise ma.ValidationError("Not a representable time.") from error
 
@@ -53,8 +51,7 @@ class Timestamp(fields.DateTime):
             return None
         if isinstance(value, str):
             return value
-        zone = ZoneInfo(current_app.config["TIMEZONE"])
-        return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")
+        return clock.local_isoformat(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return to_naive_utc(super()._deserialize(value, attr, data, **kwargs))
