@@ -12,7 +12,7 @@ from typing import Any
 import peewee as pw
 
 from registry import audit
-from registry.db import database, utcnow
+from registry.db import database, locked, utcnow
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -244,6 +244,28 @@ def _set_fields(carrier: Carrier, data: dict) -> None:
         carrier.report_due_override = data["report_due"]
 
 
+def _check_unique_name(carrier: Carrier) -> None:
+    """A host has one carrier of a name (409 for a second); a refused registration does not
+    count. The host's row is locked first, so two concurrent writes cannot both pass."""
+    host = locked(
+        Organization.select().where(Organization.id == carrier.host_organization_id)
+    ).first()
+    same = Carrier.select(Carrier.id).where(
+        (Carrier.host_organization == carrier.host_organization_id)
+        & (Carrier.name == carrier.name)
+        & (Carrier.status != "rejected")
+    )
+    if carrier.id is not None:
+        same = same.where(Carrier.id != carrier.id)
+    existing = same.first()
+    if existing is not None:
+        raise DomainError(
+            409,
+            f"{host.name if host else 'The host'} already has a carrier named {carrier.name} "
+            f"(carrier {existing.id}).",
+        )
+
+
 def create_carrier(
     data: dict,
     *,
@@ -261,6 +283,7 @@ def create_carrier(
             attributes={},
         )
         _set_fields(carrier, data)
+        _check_unique_name(carrier)
         carrier.initial_level = carrier.level
         refresh_dates(carrier)
         carrier.save()
@@ -284,6 +307,8 @@ def update_carrier(carrier: Carrier, data: dict, *, action: str = "update") -> C
             )
         _check_organisations(data)
         _set_fields(carrier, data)
+        if "name" in data or "host_organization_id" in data:
+            _check_unique_name(carrier)
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)
