@@ -81,10 +81,12 @@ def test_the_2019_report_as_it_was(api, demo):
 
 
 def test_a_promotion_is_part_of_the_history(api, admin, demo):
-    (studio,) = api.get("/api/v1/carriers?q=示例电工技能大师工作室", token=admin).get_json()
-    assert studio["level"] == "provincial"
-    then = api.get(f"/api/v1/carriers/{studio['id']}?as_of=2019-12-31", token=admin).get_json()
+    (studio,) = api.get("/api/v1/carriers?q=示例数控车工技能大师工作室", token=admin).get_json()
+    assert studio["level"] == "provincial" and studio["accredited_on"] == "2014-11-20"
+    then = api.get(f"/api/v1/carriers/{studio['id']}?as_of=2016-12-31", token=admin).get_json()
     assert then["level"] == "municipal" and then["status"] == "accredited"
+    later = api.get(f"/api/v1/carriers/{studio['id']}?as_of=2019-12-31", token=admin).get_json()
+    assert later["level"] == "provincial"
     history = api.get(f"/api/v1/carriers/{studio['id']}/milestones", token=admin).get_json()
     kinds = [m["kind"] for m in history]
     assert "level_changed" in kinds and kinds.count("term_evaluation") >= 2
