@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import g, has_request_context
 
+from registry import clock
 from registry.db import utcnow
 from registry.models import Change, OutboxEvent
 
@@ -92,12 +93,15 @@ def emit(event_type: str, data: dict[str, Any]) -> OutboxEvent:
 
 
 def jsonable(value: Any) -> Any:
-    """Dates and datetimes as ISO strings, recursively, so the record is plain JSON."""
+    """Dates and datetimes as ISO strings, recursively, so the record is plain JSON; a
+    timestamp (stored naive UTC) in the configured zone with its offset (SPEC §4)."""
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, dt.datetime):
+        return clock.local_isoformat(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     return value
 

@@ -540,6 +540,21 @@ def _rosters() -> None:
         migrate(migrator.add_column("evaluation_policy", "roster_rules", pw.TextField(null=True)))
 
 
+def _carrier_report_due_override() -> None:
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    # Frozen at this version: the column as it was added, not today's model field.
+    present = {column.name for column in database.get_columns("carrier")}
+    if "report_due_override" not in present:
+        migrator = SchemaMigrator.from_database(database.obj)
+        migrate(
+            migrator.add_column(
+                "carrier", "report_due_override", pw.CharField(max_length=5, null=True)
+            )
+        )
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -559,4 +574,5 @@ MIGRATIONS = [
         _partner_access,
     ),
     (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
+    (9, "a carrier's own annual-report due day (override)", _carrier_report_due_override),
 ]
