@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import audit, state
+from registry import alerts, audit, state
 from registry.db import database, locked, utcnow
-from registry.models import EvaluationPolicy
+from registry.models import Carrier, EvaluationPolicy
 
-EDITABLE_FIELDS = ("annual_assessment", "term_years", "report_due", "warn_days", "note")
+EDITABLE_FIELDS = (
+    "annual_assessment",
+    "term_years",
+    "report_due",
+    "warn_days",
+    "lapses",
+    "source",
+    "note",
+)
 
 
 def as_dict(policy: EvaluationPolicy) -> dict[str, Any]:
@@ -47,6 +55,11 @@ def update_policy(policy: EvaluationPolicy, data: dict) -> tuple[EvaluationPolic
         policy.updated_at = utcnow()
         policy.save()
         moved = state.recompute_dates(policy.type, policy.level)
+        # Dates, windows and lapsing all decide alerts: every carrier governed follows.
+        governed = Carrier.select(Carrier.id).where(
+            (Carrier.type == policy.type) & (Carrier.level == policy.level)
+        )
+        alerts.reconcile_carriers(carrier_id for (carrier_id,) in governed.tuples())
         audit.record_change(
             "update",
             "evaluation_policy",

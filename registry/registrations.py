@@ -67,7 +67,11 @@ def submit(data: dict, submitted_by: int) -> Carrier:
         carrier = carriers.create_carrier(
             data, initial_status="submitted", submitted_by=submitted_by
         )
-        audit.emit("registration.submitted", {"registration": _event_view(carrier)})
+        audit.emit(
+            "registration.submitted",
+            {"registration": _event_view(carrier)},
+            carrier_id=carrier.id,
+        )
     return carrier
 
 
@@ -125,7 +129,9 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
         milestones.record_milestone(carrier, milestone, audit_action="review", audit_extra=review)
         carrier = carriers.load(carrier.id)
         audit.emit(
-            "registration.reviewed", {"registration": _event_view(carrier), "decision": status}
+            "registration.reviewed",
+            {"registration": _event_view(carrier), "decision": status},
+            carrier_id=carrier.id,
         )
     return carrier
 
@@ -148,7 +154,9 @@ def reject(carrier: Carrier, reason: str) -> Carrier:
         after = carriers.snapshot(carrier)
         audit.record_change("review", "carrier", carrier.id, before, {**after, **review})
         audit.emit(
-            "registration.reviewed", {"registration": _event_view(carrier), "decision": "rejected"}
+            "registration.reviewed",
+            {"registration": _event_view(carrier), "decision": "rejected"},
+            carrier_id=carrier.id,
         )
     return carrier
 

@@ -37,6 +37,7 @@ def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
     from registry.api import (
         alerts,
+        campaigns,
         carriers,
         changes,
         deadlines,
@@ -86,6 +87,7 @@ def register_api(app: Flask) -> None:
         milestones,
         reports,
         policies,
+        campaigns,
         targets,
         registrations,
         changes,

@@ -4,7 +4,12 @@ from registry.models.access import Principal, Token
 from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert, JobRun, SchedulerLock
-from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.lifecycle import (
+    AnnualReport,
+    EvaluationCampaign,
+    EvaluationPolicy,
+    Milestone,
+)
 from registry.models.targets import Target
 from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -28,6 +33,7 @@ ALL_MODELS = [
     Target,
     JobRun,
     SchedulerLock,
+    EvaluationCampaign,
 ]
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "CarrierPartner",
     "CarrierTag",
     "Change",
+    "EvaluationCampaign",
     "EvaluationPolicy",
     "JobRun",
     "Milestone",
