@@ -306,3 +306,53 @@ def test_lapses_is_editable_and_alerts_follow_at_once(api, admin, carrier_factor
     )
     assert response.get_json()["source"] == "本局自定"
     assert "accreditation_expiring" in {k for k, _, _ in unresolved(in_db, carrier["id"])}
+
+
+# --- migration 8 ----------------------------------------------------------------------------
+
+
+def test_migration_8_upgrades_a_database_from_before_it(app):
+    """From the schema before step 8: the campaign table and the new columns appear, the
+    national postdoctoral workstations stop lapsing, and undelivered events get their
+    carrier from the payload (delivered ones stay as they were)."""
+    from registry import db
+    from registry.db import SchemaVersion, database
+    from registry.models import EvaluationPolicy, OutboxEvent
+
+    with app.app_context(), database.connection_context():
+        database.execute_sql("DROP TABLE evaluation_campaign")
+        database.execute_sql("ALTER TABLE evaluation_policy DROP COLUMN lapses")
+        database.execute_sql("ALTER TABLE evaluation_policy DROP COLUMN source")
+        database.execute_sql("ALTER TABLE outbox_event DROP COLUMN carrier_id")
+        SchemaVersion.delete().where(SchemaVersion.version == 8).execute()
+        columns = "uid, type, occurred_at, data, dispatched_at, created_at, updated_at"
+        for uid, data, dispatched in (
+            ("evt_pending", '{"alert": {"carrier_id": 5, "id": 1}}', None),
+            ("evt_sent", '{"carrier": {"id": 6}}', "2025-01-01 00:00:00"),
+        ):
+            database.execute_sql(
+                f"INSERT INTO outbox_event ({columns}) VALUES "
+                + ("(%s, %s, %s, %s, %s, %s, %s)" if db.is_postgres() else "(?, ?, ?, ?, ?, ?, ?)"),
+                (
+                    uid,
+                    "alert.opened",
+                    "2025-01-01 00:00:00",
+                    data,
+                    dispatched,
+                    "2025-01-01 00:00:00",
+                    "2025-01-01 00:00:00",
+                ),
+            )
+
+        assert db.upgrade() == [8]
+
+        assert EvaluationCampaign.select().count() == 0
+        carriers = dict(OutboxEvent.select(OutboxEvent.uid, OutboxEvent.carrier_id).tuples())
+        assert carriers["evt_pending"] == 5 and carriers["evt_sent"] is None
+        lapsing = {
+            (policy.type, policy.lapses)
+            for policy in EvaluationPolicy.select()
+            if policy.type in ("postdoc_workstation", "maker_space")
+        }
+        assert lapsing == {("postdoc_workstation", False), ("maker_space", True)}
+        assert db.upgrade() == []
