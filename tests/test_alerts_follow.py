@@ -30,12 +30,13 @@ def kinds(in_db, carrier_id) -> set[str]:
 
 
 @pytest.fixture
-def studio(carrier_factory, accredit, today):
-    """A county studio accredited 3 years less 30 days ago: its term evaluation and validity
-    end fall 30 days ahead, inside the 90-day window, and it has reports to file."""
+def studio(carrier_factory, record, today):
+    """A county studio accredited 3 years less 30 days ago (through HTTP): its term
+    evaluation and validity end fall 30 days ahead, inside the 90-day window, and it has
+    reports to file."""
     carrier = carrier_factory(type="skill_master_studio", level="county")
     start = today.replace(year=today.year - 3) + dt.timedelta(days=30)
-    accredit(carrier["id"], start, level="county")
+    assert record(carrier["id"], "accredited", start.isoformat()).status_code == 201
     return carrier["id"]
 
 
@@ -72,10 +73,11 @@ def test_a_passing_evaluation_resolves_and_voiding_it_reopens(api, admin, in_db,
 
 
 def test_reports_resolve_and_a_returned_report_reopens(
-    api, admin, make_token, in_db, carrier_factory, accredit, today
+    api, admin, in_db, carrier_factory, record, today
 ):
     carrier = carrier_factory(type="skill_master_studio", level="national")
-    accredit(carrier["id"], today.replace(year=today.year - 2, month=1, day=1), level="national")
+    start = today.replace(year=today.year - 2, month=1, day=1)
+    assert record(carrier["id"], "accredited", start.isoformat()).status_code == 201
     first_year = today.year - 2
     assert "report_overdue" in kinds(in_db, carrier["id"])
     response = api.post(

@@ -284,16 +284,17 @@ def test_a_station_with_a_stated_validity_still_never_expires(
         assert Carrier.get_by_id(carrier["id"]).status == "accredited"
 
 
-def test_lapses_is_editable_and_alerts_follow_at_once(api, admin, carrier_factory, accredit, in_db):
+def test_lapses_is_editable_and_alerts_follow_at_once(api, admin, carrier_factory, record, in_db):
     carrier = carrier_factory(type="skill_master_studio", level="county")
     today = local_today(in_db)
     # Validity ends in 20 days: accreditation_expiring is open after the write.
-    accredit(
+    response = record(
         carrier["id"],
-        today - dt.timedelta(days=300),
-        level="county",
-        valid_until=today + dt.timedelta(days=20),
+        "accredited",
+        (today - dt.timedelta(days=300)).isoformat(),
+        valid_until=(today + dt.timedelta(days=20)).isoformat(),
     )
+    assert response.status_code == 201, response.get_json()
     assert "accreditation_expiring" in {k for k, _, _ in unresolved(in_db, carrier["id"])}
     url = "/api/v1/evaluation-policies/skill_master_studio/county"
     etag = api.get(url, token=admin).headers["ETag"]

@@ -51,20 +51,6 @@ def record(in_db, carrier_id, **data):
         milestones.record_milestone(carrier, data, actor="tests", reconcile=False)
 
 
-@pytest.fixture
-def accredit(in_db):
-    """Records an accreditation without reconciling alerts for today: these tests walk the
-    calendar with back-fill scans from a carrier without alerts (the writes' own
-    reconciliation is tested in ``test_alerts_follow.py``)."""
-
-    def run(carrier_id: int, on, level=None, **extra) -> None:
-        on = D(on) if isinstance(on, str) else on
-        data = {"kind": "accredited", "occurred_on": on, "level": level, **extra}
-        record(in_db, carrier_id, **data)
-
-    return run
-
-
 # --- the rules ------------------------------------------------------------------------
 
 
