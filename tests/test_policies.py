@@ -177,7 +177,7 @@ def test_editing_a_policy_moves_the_dates_of_its_carriers(
 
 
 def test_policy_edit_is_atomic(app, api, admin, carrier_factory, record, monkeypatch):
-    from registry import carriers
+    from registry import state
 
     made = carrier_factory(level="county")
     record(made["id"], "accredited", "2024-02-29")
@@ -185,7 +185,7 @@ def test_policy_edit_is_atomic(app, api, admin, carrier_factory, record, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(carriers, "recompute_dates", broken)
+    monkeypatch.setattr(state, "recompute_dates", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = patch(api, admin, "skill_master_studio/county", {"term_years": 9})
     assert response.status_code == 500
