@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -438,17 +440,43 @@ def reconcile(rows: list, day: dt.date, rules: Rules, *, contiguous: bool = Fals
     return done
 
 
+#: The carriers noted by writes inside :func:`deferred` (None outside it).
+_deferred: ContextVar[set[int] | None] = ContextVar("deferred_alerts", default=None)
+
+
+@contextmanager
+def deferred(day: dt.date | None = None) -> Iterator[None]:
+    """Reconcile once, on leaving, the carriers that the writes inside would each reconcile.
+
+    For bulk loads that write a carrier's history piece by piece (the demo loader): one
+    reconciliation per carrier instead of one per write, and no alert opened by one write
+    only to be resolved by the next. Use inside the load's transaction; nothing is
+    reconciled when the block raises.
+    """
+    pending: set[int] = set()
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    reconcile_carriers(pending, day)
+
+
 def reconcile_carriers(
     carrier_ids: Iterable[int], day: dt.date | None = None, rules: Rules | None = None
 ) -> Reconciled:
     """Reconcile the alerts of some carriers on ``day`` (today by default), for a write that
     moved their deadlines; call inside the write's transaction, after the carrier's stored
-    dates were refreshed."""
-    day = day or clock.today()
+    dates were refreshed. Inside :func:`deferred` the carriers are only noted."""
     ids = sorted(set(carrier_ids))
     done = Reconciled()
+    pending = _deferred.get()
+    if pending is not None:
+        pending.update(ids)
+        return done
     if not ids:
         return done
+    day = day or clock.today()
     rules = rules or load_rules()
     for start in range(0, len(ids), BATCH_SIZE):
         rows = list(

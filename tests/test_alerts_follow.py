@@ -134,3 +134,15 @@ def test_events_name_their_carrier(api, admin, in_db, studio):
         events = list(OutboxEvent.select())
     about_studio = [e for e in events if e.type in ("milestone.recorded", "alert.opened")]
     assert about_studio and {e.carrier_id for e in about_studio} == {studio}
+
+
+def test_a_bulk_load_reconciles_each_carrier_once(in_db, today):
+    """The demo writes each carrier's history piece by piece inside ``alerts.deferred``: it
+    opens with its alerts, and none opened by one write only to be resolved by the next."""
+    from fixtures import loader
+
+    with in_db():
+        loader.load_demo(today)
+        assert Alert.select().where(Alert.status == "open").count() > 0
+        assert Alert.select().where(Alert.status == "resolved").count() == 0
+        assert OutboxEvent.select().where(OutboxEvent.type == "alert.resolved").count() == 0
