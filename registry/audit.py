@@ -81,14 +81,19 @@ def new_event_uid() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def emit(event_type: str, data: dict[str, Any]) -> OutboxEvent:
+def emit(event_type: str, data: dict[str, Any], carrier_id: int | None = None) -> OutboxEvent:
     """Write an event to the outbox (call inside the write's transaction, so that a rolled-back
-    write leaves no event). The delivery job fans it out to the matching webhooks later."""
+    write leaves no event). The delivery job fans it out to the matching webhooks later.
+
+    ``carrier_id`` names the carrier the event concerns (None for an event about no carrier):
+    webhook filters on type and organisation match on it, never on the payload's shape.
+    """
     return OutboxEvent.create(
         uid=new_event_uid(),
         type=event_type,
         occurred_at=utcnow(),
         data=jsonable(data),
+        carrier_id=carrier_id,
     )
 
 

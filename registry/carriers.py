@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit, rosters, writes
+from registry import alerts, audit, rosters, writes
 from registry.db import locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
@@ -308,7 +308,7 @@ def create_carrier(
         carrier = load(carrier.id)
         after = snapshot(carrier)
         audit.record_change(action, "carrier", carrier.id, None, after)
-        audit.emit("carrier.created", {"carrier": after})
+        audit.emit("carrier.created", {"carrier": after}, carrier_id=carrier.id)
     return carrier
 
 
@@ -346,11 +346,13 @@ def update_carrier(
         refresh_dates(carrier)
         edit.save()
         _write_links(carrier, data)
+        # An override of valid_until or next_evaluation_on moves deadlines: alerts follow.
+        alerts.reconcile_carriers([carrier.id])
         carrier = load(carrier.id)
         after = snapshot(carrier)
         changed = sorted(key for key in after if after[key] != before[key])
         audit.record_change(action, "carrier", carrier.id, before, after)
-        audit.emit("carrier.updated", {"carrier": after, "changed": changed})
+        audit.emit("carrier.updated", {"carrier": after, "changed": changed}, carrier_id=carrier.id)
     return carrier
 
 

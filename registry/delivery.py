@@ -390,7 +390,7 @@ def dispatch(now: dt.datetime, counts: Counter) -> None:
             )
             if any(hook.filter for hook in hooks):
                 facts = webhooks.carrier_facts(
-                    [webhooks.carrier_reference(event.data) for event in events]
+                    [webhooks.carrier_reference(event) for event in events]
                 )
             else:
                 facts = [None] * len(events)

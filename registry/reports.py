@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit, clock, state, writes
+from registry import alerts, audit, clock, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Milestone
@@ -142,10 +142,15 @@ def submit_report(
                 submitted_at=submitted_at or utcnow(),
             )
             state.save_refreshed_dates(carrier.id)
+            alerts.reconcile_carriers([carrier.id])
             after = as_dict(report)
             recorded = {**after, "early_submission": True} if early else after
             audit.record_change("create", "annual_report", report.id, None, recorded, actor=actor)
-            audit.emit("report.submitted", {"report": after, "resubmitted": False})
+            audit.emit(
+                "report.submitted",
+                {"report": after, "resubmitted": False},
+                carrier_id=carrier.id,
+            )
     except pw.IntegrityError as error:  # a concurrent submission won the unique index
         raise DomainError(
             409, f"Carrier {carrier.id} already has an annual report for {year}."
@@ -194,9 +199,14 @@ def resubmit_report(
             report.reviewed_by = None
         edit.save()
         state.save_refreshed_dates(report.carrier_id)
+        alerts.reconcile_carriers([report.carrier_id])
         after = as_dict(report)
         audit.record_change("update", "annual_report", report.id, before, after, actor=actor)
-        audit.emit("report.submitted", {"report": after, "resubmitted": resubmitted})
+        audit.emit(
+            "report.submitted",
+            {"report": after, "resubmitted": resubmitted},
+            carrier_id=report.carrier_id,
+        )
     return report
 
 
@@ -222,5 +232,6 @@ def review_report(
         report.updated_at = report.reviewed_at
         report.save()
         state.save_refreshed_dates(report.carrier_id)
+        alerts.reconcile_carriers([report.carrier_id])
         audit.record_change("review", "annual_report", report.id, before, as_dict(report), actor)
     return report
