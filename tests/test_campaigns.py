@@ -30,8 +30,8 @@ def scan_cli(app, day: str) -> str:
 
 
 def unresolved(in_db, carrier_id):
-    """The carrier's unresolved alerts, annual-report and roster ones left out (these tests
-    file no reports and keep no roster)."""
+    """The carrier's unresolved alerts, annual-report and roster ones left out (no reports
+    are filed and no postdocs recruited in these tests)."""
     with in_db():
         return {
             (a.kind, a.due_on.isoformat(), a.days_left)
