@@ -11,10 +11,13 @@ be evaluated in campaigns; national postdoctoral workstations are evaluated only
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from registry import access, alerts, audit, clock
-from registry.db import database, locked, utcnow
+import peewee as pw
+
+from registry import access, alerts, audit, clock, writes
+from registry.db import write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, EvaluationCampaign, Principal
 
@@ -29,6 +32,8 @@ FIELDS = (
     "evaluation_on",
     "note",
 )
+#: How 404 and 412 answers name a campaign.
+WHAT = "evaluation campaign"
 
 
 def as_dict(campaign: EvaluationCampaign, covered_count: int | None = None) -> dict[str, Any]:
@@ -53,17 +58,21 @@ def covered(campaign: EvaluationCampaign, who: Principal | None):
     )
 
 
-def visible(who: Principal) -> list[EvaluationCampaign]:
-    """The campaigns ``who`` may read, latest deadline first: every one for the bureau;
-    for operators and partners, those covering at least one of their own carriers."""
-    rows = list(
-        EvaluationCampaign.select().order_by(
-            EvaluationCampaign.materials_due_on.desc(), EvaluationCampaign.id.desc()
-        )
-    )
-    if access.is_bureau(who):
-        return rows
-    return [row for row in rows if covered(row, who).exists()]
+def visible(who: Principal, carrier_type: str | None = None) -> pw.ModelSelect:
+    """The campaigns ``who`` may read (of ``carrier_type`` when given), unsorted: every one
+    for the bureau; for operators and partners, those covering at least one of their own
+    carriers. Types are a JSON list nothing queries inside, so both tests run here in Python
+    (a few dozen rounds) and the query selects the ids that pass."""
+    query = EvaluationCampaign.select()
+    if access.is_bureau(who) and carrier_type is None:
+        return query
+    ids = [
+        row.id
+        for row in query
+        if (carrier_type is None or carrier_type in (row.types or []))
+        and (access.is_bureau(who) or covered(row, who).exists())
+    ]
+    return EvaluationCampaign.select().where(EvaluationCampaign.id.in_(ids))
 
 
 def _check(values: dict) -> None:
@@ -86,58 +95,50 @@ def _covered_ids(campaign: EvaluationCampaign) -> set[int]:
     return {carrier_id for (carrier_id,) in alerts.covered_carriers(campaign).tuples()}
 
 
-def create(data: dict) -> EvaluationCampaign:
-    """Record a campaign (``opened_on`` defaults to today) and open its alerts."""
-    values = {name: data.get(name) for name in FIELDS}
+def _apply(campaign: EvaluationCampaign, data: dict) -> None:
+    """Set the fields ``data`` names on ``campaign`` after checking the campaign as it will be
+    (``opened_on`` defaults to today on a new campaign and stays as it was on an edit)."""
+    values = {name: data.get(name, getattr(campaign, name)) for name in FIELDS}
     values["levels"] = values["levels"] or []
-    values["opened_on"] = values["opened_on"] or clock.today()
+    values["opened_on"] = values["opened_on"] or campaign.opened_on or clock.today()
     _check(values)
-    with database.atomic():
-        campaign = EvaluationCampaign.create(**values)
+    for name, value in values.items():
+        setattr(campaign, name, value)
+
+
+def create(data: dict) -> EvaluationCampaign:
+    """Record a campaign and open its alerts (audited, one transaction)."""
+    campaign = EvaluationCampaign(**{name: None for name in FIELDS})
+    _apply(campaign, data)
+    with write_transaction():
+        campaign.save()
         alerts.reconcile_carriers(_covered_ids(campaign))
         audit.record_change("create", "evaluation_campaign", campaign.id, None, as_dict(campaign))
     return campaign
 
 
-def update(campaign: EvaluationCampaign, data: dict) -> EvaluationCampaign:
-    """Edit a campaign read at ``campaign.version`` (412 when it changed since); the alerts
-    of the carriers covered before or after follow."""
-    with database.atomic():
-        current = locked(
-            EvaluationCampaign.select().where(EvaluationCampaign.id == campaign.id)
-        ).first()
-        if current is None:
-            raise DomainError(404, f"No evaluation campaign {campaign.id}.")
-        if current.version != campaign.version:
-            raise DomainError(412, "The campaign changed since you read it.")
-        before = as_dict(current)
-        covered_before = _covered_ids(current)
-        values = {name: data.get(name, getattr(current, name)) for name in FIELDS}
-        values["levels"] = values["levels"] or []
-        values["opened_on"] = values["opened_on"] or current.opened_on
-        _check(values)
-        for name, value in values.items():
-            setattr(current, name, value)
-        current.version += 1
-        current.updated_at = utcnow()
-        current.save()
-        alerts.reconcile_carriers(covered_before | _covered_ids(current))
-        audit.record_change("update", "evaluation_campaign", current.id, before, as_dict(current))
-    return current
+def update(
+    campaign_id: int, data: dict, expected: Collection[int] | None = writes.ANY_VERSION
+) -> EvaluationCampaign:
+    """Edit a campaign, if it is at an ``expected`` version (412); the alerts of the carriers
+    covered before or after follow in the same transaction (audited)."""
+    with writes.guarded(EvaluationCampaign, campaign_id, expected, WHAT) as edit:
+        campaign = edit.row
+        before = as_dict(campaign)
+        covered_before = _covered_ids(campaign)
+        _apply(campaign, data)
+        edit.save()
+        alerts.reconcile_carriers(covered_before | _covered_ids(campaign))
+        audit.record_change("update", "evaluation_campaign", campaign.id, before, as_dict(campaign))
+    return campaign
 
 
-def delete(campaign: EvaluationCampaign) -> None:
-    """Delete a campaign recorded by mistake: the alerts it alone raised are resolved."""
-    with database.atomic():
-        current = locked(
-            EvaluationCampaign.select().where(EvaluationCampaign.id == campaign.id)
-        ).first()
-        if current is None:
-            raise DomainError(404, f"No evaluation campaign {campaign.id}.")
-        if current.version != campaign.version:
-            raise DomainError(412, "The campaign changed since you read it.")
-        before = as_dict(current)
-        covered_before = _covered_ids(current)
-        current.delete_instance()
+def delete(campaign_id: int, expected: Collection[int] | None = writes.ANY_VERSION) -> None:
+    """Delete a campaign recorded by mistake, if it is at an ``expected`` version (412): the
+    alerts it alone raised are resolved in the same transaction (audited)."""
+    with writes.guarded(EvaluationCampaign, campaign_id, expected, WHAT) as edit:
+        before = as_dict(edit.row)
+        covered_before = _covered_ids(edit.row)
+        edit.row.delete_instance()
         alerts.reconcile_carriers(covered_before)
         audit.record_change("delete", "evaluation_campaign", before["id"], before, None)

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.vocabulary import CARRIER_TYPES, LEVELS
-from schemas.common import PageArgsSchema, ResourceSchema, one_of
+from schemas.common import ListArgsSchema, ResourceSchema, one_of, sort_field
 
 
 def no_duplicates(value: list) -> None:
@@ -72,10 +72,11 @@ class EvaluationCampaignSchema(ResourceSchema):
     )
 
 
-class EvaluationCampaignQueryArgsSchema(PageArgsSchema):
-    """Filters of the campaign list."""
+class EvaluationCampaignQueryArgsSchema(ListArgsSchema):
+    """Filters and sort of the campaign list (default: latest materials deadline first)."""
 
     type = fields.String(
         validate=one_of(CARRIER_TYPES, "carrier type"),
         metadata={"description": "Campaigns covering this carrier type."},
     )
+    sort = sort_field(["materials_due_on", "opened_on", "evaluation_on", "name", "created_at"])

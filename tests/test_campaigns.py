@@ -260,6 +260,58 @@ def test_stale_if_match_is_412_and_changes_nothing(api, admin, db_state, in_db):
         assert EvaluationCampaign.get_by_id(created.get_json()["id"]).name == "新名称"
 
 
+def test_two_patches_with_one_etag_one_wins_and_one_audit_record(api, admin, station, in_db):
+    created = api.post("/api/v1/evaluation-campaigns", json=CAMPAIGN, token=admin)
+    campaign_id = created.get_json()["id"]
+    url = f"/api/v1/evaluation-campaigns/{campaign_id}"
+    etag = api.get(url, token=admin).headers["ETag"]
+    answers = [
+        api.patch(url, json={"name": name}, token=admin, headers={"If-Match": etag})
+        for name in ("甲轮", "乙轮")
+    ]
+    assert [answer.status_code for answer in answers] == [200, 412]
+    assert answers[1].mimetype == "application/problem+json"
+    assert answers[0].headers["ETag"] != etag
+    with in_db():
+        updates = Change.select().where(
+            (Change.object_type == "evaluation_campaign")
+            & (Change.object_id == campaign_id)
+            & (Change.action == "update")
+        )
+        assert [(c.before["name"], c.after["name"]) for c in updates] == [
+            (CAMPAIGN["name"], "甲轮")
+        ]
+        stored = EvaluationCampaign.get_by_id(campaign_id)
+        assert (stored.name, stored.version) == ("甲轮", 2)
+    # The loser's ETag deletes nothing either; the winner's does.
+    assert api.delete(url, token=admin, headers={"If-Match": etag}).status_code == 412
+    assert (
+        api.delete(url, token=admin, headers={"If-Match": answers[0].headers["ETag"]}).status_code
+        == 204
+    )
+    assert api.get(url, token=admin).status_code == 404
+
+
+def test_campaign_list_sorts_and_searches(api, admin):
+    early = api.post(
+        "/api/v1/evaluation-campaigns",
+        json={**CAMPAIGN, "name": "甲 早", "materials_due_on": "2025-04-30"},
+        token=admin,
+    ).get_json()
+    late = api.post(
+        "/api/v1/evaluation-campaigns", json={**CAMPAIGN, "name": "乙 晚"}, token=admin
+    ).get_json()
+    url = "/api/v1/evaluation-campaigns"
+    listed = api.get(url, token=admin)
+    assert [item["id"] for item in listed.get_json()] == [late["id"], early["id"]]
+    assert listed.headers["X-Total-Count"] == "2"
+    ascending = api.get(f"{url}?sort=materials_due_on", token=admin).get_json()
+    assert [item["id"] for item in ascending] == [early["id"], late["id"]]
+    assert [item["id"] for item in api.get(f"{url}?q=早", token=admin).get_json()] == [early["id"]]
+    bad = api.get(f"{url}?sort=document_ref", token=admin)
+    assert bad.status_code == 422 and "sort" in bad.get_json()["errors"]
+
+
 # --- policies that do not lapse -----------------------------------------------------------
 
 
@@ -319,8 +371,8 @@ def test_migration_8_upgrades_a_database_from_before_it(app):
     carrier from the payload (delivered ones stay as they were)."""
     from registry import db, schema
     from registry.db import database
-    from registry.schema import SchemaVersion
     from registry.models import EvaluationPolicy, OutboxEvent
+    from registry.schema import SchemaVersion
 
     with app.app_context(), database.connection_context():
         database.execute_sql("DROP TABLE evaluation_campaign")

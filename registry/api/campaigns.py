@@ -6,15 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from registry import access, campaigns
-from registry.api.common import (
-    LIST_HEADERS,
-    ResourceBlueprint,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate_list,
-)
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import EvaluationCampaign
 from schemas.campaigns import EvaluationCampaignQueryArgsSchema, EvaluationCampaignSchema
 from schemas.common import update_schema
@@ -34,82 +26,82 @@ blp = ResourceBlueprint(
     "covered_count counting only those.",
     etag_prefix="ec",
 )
-ETAG = "ec"
+SORTS = sort_columns(EvaluationCampaignQueryArgsSchema, EvaluationCampaign)
 
 
 def get_visible(campaign_id: int) -> EvaluationCampaign:
     """A campaign the caller may read; 404 otherwise (401 without a token)."""
     who = access.require_reader()
-    campaign = EvaluationCampaign.get_or_none(EvaluationCampaign.id == campaign_id)
-    if campaign is None or not (access.is_bureau(who) or campaigns.covered(campaign, who).exists()):
-        abort(404, message=f"No evaluation campaign {campaign_id}.")
+    campaign = blp.get_or_404(EvaluationCampaign.select(), campaign_id, campaigns.WHAT)
+    if not (access.is_bureau(who) or campaigns.covered(campaign, who).exists()):
+        abort(404, message=f"No {campaigns.WHAT} {campaign_id}.")
     return campaign
 
 
 def present(campaign: EvaluationCampaign) -> dict:
+    """The campaign with ``covered_count`` as the caller sees it."""
     who = access.principal()
     return campaigns.as_dict(campaign, campaigns.covered(campaign, who).count())
 
 
-def answer(campaign: EvaluationCampaign, status: int = 200):
-    return present(campaign), status, {"ETag": etag_of(ETAG, campaign)}
-
-
 @blp.route("")
 class EvaluationCampaigns(MethodView):
-    @blp.arguments(EvaluationCampaignQueryArgsSchema, location="query")
-    @blp.response(200, EvaluationCampaignSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @blp.listing(EvaluationCampaignQueryArgsSchema, EvaluationCampaignSchema(many=True), 401)
     def get(self, args):
-        """List the campaigns the caller may read, latest materials deadline first"""
-        who = access.require_reader()
-        rows = campaigns.visible(who)
-        if "type" in args:
-            rows = [row for row in rows if args["type"] in (row.types or [])]
-        page, headers = paginate_list(rows, args["page"], args["page_size"])
-        return [present(row) for row in page], 200, headers
+        """List the campaigns the caller may read (default: latest materials deadline first)"""
+        query = campaigns.visible(access.require_reader(), args.get("type"))
+        if "q" in args:
+            query = query.where(EvaluationCampaign.name.contains(args["q"]))
+        return blp.page(
+            query,
+            args,
+            lambda rows: [present(row) for row in rows],
+            SORTS,
+            EvaluationCampaign.materials_due_on.desc(),
+        )
 
     @blp.arguments(EvaluationCampaignSchema)
-    @blp.response(201, EvaluationCampaignSchema)
+    @blp.write_response(EvaluationCampaignSchema, 201)
     @error_responses(blp, 400, 401, 403, 413, 415, 422)
     def post(self, data):
         """Record a campaign (bureau admin); covered carriers' alerts open at once"""
         access.require(access.BUREAU_ADMIN)
         campaign = campaigns.create(data)
-        body, _, headers = answer(campaign)
-        headers["Location"] = f"/api/v1/evaluation-campaigns/{campaign.id}"
-        return body, 201, headers
+        return blp.created(present(campaign), campaign)
 
 
 @blp.route("/<id:campaign_id>")
 class EvaluationCampaignById(MethodView):
-    @blp.response(200, EvaluationCampaignSchema)
+    @blp.read_response(EvaluationCampaignSchema, conditional=False)
     @error_responses(blp, 401, 404)
     def get(self, campaign_id):
-        """Get one campaign (with its ETag)"""
+        """Get one campaign (with its ETag)
+
+        The ETag names the campaign's version (for If-Match); covered_count moves with the
+        carriers without it changing, so the answer is never a 304.
+        """
         campaign = get_visible(campaign_id)
-        return blp.read(campaign, lambda: present(campaign))
+        return blp.written(present(campaign), campaign)
 
     @blp.arguments(update_schema(EvaluationCampaignSchema))
-    @blp.response(200, EvaluationCampaignSchema)
-    @etag_protected(blp)
+    @blp.write_response(EvaluationCampaignSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 413, 415, 422)
     def patch(self, data, campaign_id):
-        """Edit a campaign (bureau admin); the alerts of carriers covered before or after
-        follow"""
+        """Edit a campaign (bureau admin; If-Match required); the alerts of carriers covered
+        before or after follow"""
         access.require(access.BUREAU_ADMIN)
-        campaign = get_visible(campaign_id)
-        check_if_match(ETAG, campaign)
-        return answer(campaigns.update(campaign, data))
+        get_visible(campaign_id)
+        campaign = campaigns.update(campaign_id, data, blp.expected_version(campaign_id))
+        return blp.written(present(campaign), campaign)
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404)
     def delete(self, campaign_id):
-        """Delete a campaign recorded by mistake (bureau admin); the alerts only it raised
-        are resolved"""
+        """Delete a campaign recorded by mistake (bureau admin; If-Match required); the alerts
+        only it raised are resolved"""
         access.require(access.BUREAU_ADMIN)
-        campaign = get_visible(campaign_id)
-        check_if_match(ETAG, campaign)
-        campaigns.delete(campaign)
-        return "", 204
+        get_visible(campaign_id)
+        campaigns.delete(campaign_id, blp.expected_version(campaign_id))
+        return None
