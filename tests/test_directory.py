@@ -215,9 +215,11 @@ def twins(api, admin, org_factory, carrier_factory, record, in_db):
     from registry.models import Alert, AnnualReport, Carrier, Milestone
 
     host = org_factory(name="孪生宿主")
+    # A host has one carrier of a name (409 through the API): the second twin is created
+    # under another name and given the first one's below, in the database.
     made = [
-        carrier_factory(name="孪生载体", host_organization_id=host["id"], tags=["甲"])
-        for _ in range(2)
+        carrier_factory(name=name, host_organization_id=host["id"], tags=["甲"])
+        for name in ("孪生载体", "孪生载体乙")
     ]
     first, second = (carrier["id"] for carrier in made)
     for carrier_id in (first, second):
@@ -237,12 +239,13 @@ def twins(api, admin, org_factory, carrier_factory, record, in_db):
     other = org_factory(name="别家")
     neighbour = carrier_factory(name="邻居", host_organization_id=other["id"])
     assert record(neighbour["id"], "accredited", "2020-01-10").status_code == 201
-    # Public timestamps equal too, so that nothing but the id (public) orders the twins.
+    # Public timestamps (and names) equal too, so that nothing but the id (public) orders
+    # the twins.
     with in_db():
         stamp = Carrier.get_by_id(first)
-        Carrier.update(created_at=stamp.created_at, updated_at=stamp.updated_at).where(
-            Carrier.id == second
-        ).execute()
+        Carrier.update(
+            name=stamp.name, created_at=stamp.created_at, updated_at=stamp.updated_at
+        ).where(Carrier.id == second).execute()
 
     def swap():
         with in_db():
