@@ -256,16 +256,15 @@ def twins(api, admin, org_factory, carrier_factory, record, in_db):
                 setattr(b, name, x)
             a.save()
             b.save()
+            # Rows keyed by carrier (one report a year, one alert per kind and date) may be
+            # alike on both twins: take them out, then put them back the other way round.
             for model in (Milestone, AnnualReport, Alert):
-                of = {
-                    carrier_id: [
-                        row.id for row in model.select().where(model.carrier == carrier_id)
-                    ]
-                    for carrier_id in (first, second)
-                }
-                for carrier_id, other in ((first, second), (second, first)):
-                    if of[carrier_id]:
-                        model.update(carrier=other).where(model.id.in_(of[carrier_id])).execute()
+                rows = list(model.select().where(model.carrier.in_([first, second])).dicts())
+                model.delete().where(model.carrier.in_([first, second])).execute()
+                for row in rows:
+                    row["carrier"] = second if row["carrier"] == first else first
+                if rows:
+                    model.insert_many(rows).execute()
 
     return {"ids": (first, second), "swap": swap, "other": other, "host": host}
 
