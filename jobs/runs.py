@@ -7,10 +7,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from flask import current_app
 
 from jobs.catalog import Job
 from registry import audit, clock
@@ -79,8 +77,7 @@ def as_dict(run: JobRun) -> dict[str, Any]:
 
 def local_date(timestamp: dt.datetime) -> dt.date:
     """The date, in the configured time zone, of a stored naive-UTC timestamp."""
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return timestamp.replace(tzinfo=dt.UTC).astimezone(zone).date()
+    return clock.local_date(timestamp)
 
 
 def last_run(job_id: str) -> JobRun | None:

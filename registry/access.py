@@ -78,7 +78,15 @@ PUBLIC_CARRIER_FIELDS = frozenset(
 #: ``partners`` decides who else reads and edits the carrier (SPEC §6: only the bureau edits
 #: a carrier's partners).
 BUREAU_ONLY_CARRIER_FIELDS = frozenset(
-    {"host_organization_id", "level", "type", "valid_until", "next_evaluation_on", "partners"}
+    {
+        "host_organization_id",
+        "level",
+        "type",
+        "valid_until",
+        "next_evaluation_on",
+        "partners",
+        "report_due",
+    }
 )
 
 #: Methods that change nothing: the only ones open to the public and the bureau viewer.

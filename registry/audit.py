@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import g, has_request_context
 
+from registry import clock
 from registry.db import utcnow
 from registry.models import Change, OutboxEvent
 
@@ -80,24 +81,32 @@ def new_event_uid() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def emit(event_type: str, data: dict[str, Any]) -> OutboxEvent:
+def emit(event_type: str, data: dict[str, Any], carrier_id: int | None = None) -> OutboxEvent:
     """Write an event to the outbox (call inside the write's transaction, so that a rolled-back
-    write leaves no event). The delivery job fans it out to the matching webhooks later."""
+    write leaves no event). The delivery job fans it out to the matching webhooks later.
+
+    ``carrier_id`` names the carrier the event concerns (None for an event about no carrier):
+    webhook filters on type and organisation match on it, never on the payload's shape.
+    """
     return OutboxEvent.create(
         uid=new_event_uid(),
         type=event_type,
         occurred_at=utcnow(),
         data=jsonable(data),
+        carrier_id=carrier_id,
     )
 
 
 def jsonable(value: Any) -> Any:
-    """Dates and datetimes as ISO strings, recursively, so the record is plain JSON."""
+    """Dates and datetimes as ISO strings, recursively, so the record is plain JSON; a
+    timestamp (stored naive UTC) in the configured zone with its offset (SPEC §4)."""
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, dt.datetime):
+        return clock.local_isoformat(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     return value
 

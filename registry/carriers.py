@@ -12,8 +12,8 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit, rosters, writes
-from registry.db import write_transaction
+from registry import alerts, audit, rosters, writes
+from registry.db import locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -123,6 +123,7 @@ def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> 
         "certificate_no": carrier.certificate_no,
         "valid_until": carrier.valid_until,
         "next_evaluation_on": carrier.next_evaluation_on,
+        "report_due": carrier.report_due_override,
         "next_report_due_on": carrier.next_report_due_on,
         "open_alert_count": open_alerts,
         "attributes": carrier.attributes or {},
@@ -157,7 +158,12 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
     the filters of a target), except those named in ``skip``."""
     wanted = {key: value for key, value in args.items() if key not in skip and value is not None}
     if "type" in wanted:
-        query = query.where(Carrier.type == wanted["type"])
+        # One type (list filters) or several (a target's filter may name a list of types).
+        types = wanted["type"]
+        if isinstance(types, list | tuple):
+            query = query.where(Carrier.type.in_(list(types)))
+        else:
+            query = query.where(Carrier.type == types)
     if "level" in wanted:
         query = query.where(Carrier.level == wanted["level"])
     if "level_min" in wanted:
@@ -251,6 +257,30 @@ def _set_fields(carrier: Carrier, data: dict) -> None:
         carrier.valid_until_override = data["valid_until"]
     if "next_evaluation_on" in data:
         carrier.next_evaluation_override = data["next_evaluation_on"]
+    if "report_due" in data:
+        carrier.report_due_override = data["report_due"]
+
+
+def _check_unique_name(carrier: Carrier) -> None:
+    """A host has one carrier of a name (409 for a second); a refused registration does not
+    count. The host's row is locked first, so two concurrent writes cannot both pass."""
+    host = locked(
+        Organization.select().where(Organization.id == carrier.host_organization_id)
+    ).first()
+    same = Carrier.select(Carrier.id).where(
+        (Carrier.host_organization == carrier.host_organization_id)
+        & (Carrier.name == carrier.name)
+        & (Carrier.status != "rejected")
+    )
+    if carrier.id is not None:
+        same = same.where(Carrier.id != carrier.id)
+    existing = same.first()
+    if existing is not None:
+        raise DomainError(
+            409,
+            f"{host.name if host else 'The host'} already has a carrier named {carrier.name} "
+            f"(carrier {existing.id}).",
+        )
 
 
 def create_carrier(
@@ -270,6 +300,7 @@ def create_carrier(
             attributes={},
         )
         _set_fields(carrier, data)
+        _check_unique_name(carrier)
         carrier.initial_level = carrier.level
         refresh_dates(carrier)
         carrier.save()
@@ -277,7 +308,7 @@ def create_carrier(
         carrier = load(carrier.id)
         after = snapshot(carrier)
         audit.record_change(action, "carrier", carrier.id, None, after)
-        audit.emit("carrier.created", {"carrier": after})
+        audit.emit("carrier.created", {"carrier": after}, carrier_id=carrier.id)
     return carrier
 
 
@@ -308,16 +339,20 @@ def update_carrier(
             )
         _check_organisations(data)
         _set_fields(carrier, data)
+        if "name" in data or "host_organization_id" in data:
+            _check_unique_name(carrier)
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)
         edit.save()
         _write_links(carrier, data)
+        # An override of valid_until or next_evaluation_on moves deadlines: alerts follow.
+        alerts.reconcile_carriers([carrier.id])
         carrier = load(carrier.id)
         after = snapshot(carrier)
         changed = sorted(key for key in after if after[key] != before[key])
         audit.record_change(action, "carrier", carrier.id, before, after)
-        audit.emit("carrier.updated", {"carrier": after, "changed": changed})
+        audit.emit("carrier.updated", {"carrier": after, "changed": changed}, carrier_id=carrier.id)
     return carrier
 
 

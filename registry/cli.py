@@ -53,24 +53,44 @@ def _rebuild() -> int:
     return milestones.rebuild_all()
 
 
+def _as_of(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD.") from error
+
+
 @click.command("load-fixtures")
 @click.option(
     "--demo/--no-demo",
     default=True,
     show_default=True,
-    help="Also load the demo organisations, carriers, annual reports and targets.",
+    help="Also load the demo organisations, carriers, annual reports and targets, then run "
+    "the deadline scan for the day so that the demo opens with its alerts.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_as_of,
+    metavar="YYYY-MM-DD",
+    help="Date the demo as if loaded on this day (default: today; not after today).",
 )
 @with_appcontext
-def load_fixtures_command(demo: bool):
-    """Load the default policies and the demo data (idempotent)."""
+def load_fixtures_command(demo: bool, as_of: dt.date | None):
+    """Load the default policies and the demo data (idempotent); scan the demo's day."""
     from fixtures import loader
     from registry.clock import today
 
+    day = as_of or today()
+    if day > today():
+        raise click.BadParameter(f"{day} is after today ({today()}).", param_hint="--as-of")
     with db.database.connection_context():
         policies = loader.load_policies()
         click.echo(f"Policies: {policies} created.")
         if demo:
-            counts = loader.load_demo(today())
+            counts = loader.load_demo(day)
             click.echo(
                 f"Demo: {counts['organizations']} organisations and "
                 f"{counts['carriers']} carriers created."
@@ -80,6 +100,8 @@ def load_fixtures_command(demo: bool):
                 f"{counts['targets']} targets created."
             )
             click.echo(f"Demo: {counts['members']} roster entries created.")
+    if demo:
+        _run_scan(day)
 
 
 @click.command("create-token")
@@ -171,15 +193,6 @@ def _exit_on_signal(signum, frame):
     raise SystemExit(0)
 
 
-def _as_of(ctx, param, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD.") from error
-
-
 @click.command("scan")
 @click.option(
     "--as-of",
@@ -191,10 +204,6 @@ def _as_of(ctx, param, value: str | None) -> dt.date | None:
 @with_appcontext
 def scan_command(as_of: dt.date | None):
     """Run the deadline scan now (for any day up to today) and print what it changed."""
-    import sys
-    import time
-
-    from jobs import catalog, runs, scan
     from registry.clock import today
 
     day = as_of or today()
@@ -203,6 +212,16 @@ def scan_command(as_of: dt.date | None):
             f"{day} is after today ({today()}): the scan records what happened.",
             param_hint="--as-of",
         )
+    _run_scan(day)
+
+
+def _run_scan(day: dt.date) -> None:
+    """Run the scan for ``day`` as a recorded job run and print what it changed."""
+    import sys
+    import time
+
+    from jobs import catalog, runs, scan
+
     tty = sys.stdout.isatty()
 
     def progress(done: int, total: int) -> None:

@@ -20,9 +20,11 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def zone() -> ZoneInfo:
-    """The configured time zone (the setting's default outside an app)."""
-    name = current_app.config["TIMEZONE"] if has_app_context() else default("TIMEZONE")
+def zone(name: str | None = None) -> ZoneInfo:
+    """The time zone called ``name``, by default the configured one (the setting's default
+    outside an app)."""
+    if name is None:
+        name = current_app.config["TIMEZONE"] if has_app_context() else default("TIMEZONE")
     return _zone(name)
 
 
@@ -36,14 +38,18 @@ def today() -> dt.date:
     return dt.datetime.now(zone()).date()
 
 
-def to_local(value: dt.datetime) -> dt.datetime:
-    """A stored naive-UTC timestamp as an aware datetime in the configured zone."""
-    return value.replace(tzinfo=dt.UTC).astimezone(zone())
+def to_local(value: dt.datetime, zone_name: str | None = None) -> dt.datetime:
+    """A stored naive-UTC timestamp (or an aware one) as an aware datetime in the configured
+    zone (or the zone called ``zone_name``)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(zone(zone_name))
 
 
-def local_isoformat(value: dt.datetime | None) -> str | None:
-    """A stored naive-UTC timestamp as ISO 8601 in the configured zone, with its offset."""
-    return None if value is None else to_local(value).isoformat(timespec="seconds")
+def local_isoformat(value: dt.datetime | None, zone_name: str | None = None) -> str | None:
+    """A stored naive-UTC timestamp as ISO 8601 in the configured zone (or ``zone_name``),
+    with its offset, to the second."""
+    return None if value is None else to_local(value, zone_name).isoformat(timespec="seconds")
 
 
 def local_date(value: dt.datetime) -> dt.date:

@@ -36,12 +36,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from flask import current_app
 
-from registry import audit, chat, egress, jsontext, webhooks
+from registry import audit, chat, clock, egress, jsontext, webhooks
 from registry.db import claimable, locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
@@ -132,7 +131,8 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 def local_time(value: dt.datetime, zone: str) -> str:
-    return value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+    """A stored naive-UTC timestamp in the zone called ``zone``, with its offset."""
+    return clock.local_isoformat(value, zone)
 
 
 def event_payload(event: OutboxEvent, zone: str) -> dict[str, Any]:
@@ -390,7 +390,7 @@ def dispatch(now: dt.datetime, counts: Counter) -> None:
             )
             if any(hook.filter for hook in hooks):
                 facts = webhooks.carrier_facts(
-                    [webhooks.carrier_reference(event.data) for event in events]
+                    [webhooks.carrier_reference(event) for event in events]
                 )
             else:
                 facts = [None] * len(events)

@@ -422,6 +422,8 @@ class DeadlineRule:
     due_kind: str
     overdue_kind: str | None
     label: str
+    #: Applies only to carriers whose policy says validity lapses by the calendar.
+    lapsing_only: bool = False
 
 
 #: The deadlines of a carrier, read from its stored derived dates (SPEC §3.2):
@@ -430,7 +432,8 @@ class DeadlineRule:
 #: - annual reports are owed while the carrier holds its accreditation (accredited or
 #:   rectifying);
 #: - the end of validity concerns every carrier that held it (accredited, rectifying,
-#:   expired); once passed it is ``accreditation_expired``;
+#:   expired) whose policy lapses by the calendar; once passed it is
+#:   ``accreditation_expired`` (carriers evaluated in rounds never lapse: no such alert);
 #: - the rectification deadline concerns rectifying carriers and has no overdue kind.
 DEADLINE_RULES: tuple[DeadlineRule, ...] = (
     DeadlineRule(
@@ -456,6 +459,7 @@ DEADLINE_RULES: tuple[DeadlineRule, ...] = (
         "accreditation_expiring",
         "accreditation_expired",
         "认定有效期届满",
+        lapsing_only=True,
     ),
     DeadlineRule(
         "rectification",
@@ -488,14 +492,15 @@ def alert_kind(rule: DeadlineRule, due_on: dt.date, day: dt.date, window: int) -
     return None
 
 
-def lapsed(status: str, valid_until: dt.date | None, day: dt.date) -> bool:
+def lapsed(status: str, valid_until: dt.date | None, day: dt.date, lapses: bool = True) -> bool:
     """Whether an accredited carrier's validity ended before ``day`` (it becomes ``expired``).
 
     A passing term evaluation moves ``valid_until`` on, so a carrier still accredited with
     ``valid_until`` in the past had none (SPEC §2.3: "validity ended without a passing
-    evaluation").
+    evaluation"). A carrier whose policy does not lapse by the calendar (``lapses`` false:
+    evaluated in rounds, like national postdoctoral workstations) never lapses.
     """
-    return status == "accredited" and valid_until is not None and valid_until < day
+    return lapses and status == "accredited" and valid_until is not None and valid_until < day
 
 
 def expiry_date(valid_until: dt.date) -> dt.date:

@@ -540,6 +540,116 @@ def _rosters() -> None:
         migrate(migrator.add_column("evaluation_policy", "roster_rules", pw.TextField(null=True)))
 
 
+def _carrier_report_due_override() -> None:
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    # Frozen at this version: the column as it was added, not today's model field.
+    present = {column.name for column in database.get_columns("carrier")}
+    if "report_due_override" not in present:
+        migrator = SchemaMigrator.from_database(database.obj)
+        migrate(
+            migrator.add_column(
+                "carrier", "report_due_override", pw.CharField(max_length=5, null=True)
+            )
+        )
+
+
+def _campaigns_sources_and_event_carriers() -> None:
+    """Evaluation campaigns; policies say whether validity lapses and cite their source;
+    outbox events name their carrier.
+
+    Frozen: the table and columns are written out here, not taken from the live models.
+    Undelivered events get their ``carrier_id`` from the payload once, the way delivery used
+    to guess it; delivered ones are history and keep null.
+    """
+    import json
+
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from registry.db import utcnow
+
+    class Campaign(pw.Model):
+        id = IdField()
+        created_at = pw.DateTimeField(default=utcnow)
+        updated_at = pw.DateTimeField(default=utcnow)
+        name = pw.CharField(max_length=200)
+        document_ref = pw.CharField(max_length=200)
+        types = pw.TextField()
+        levels = pw.TextField()
+        accredited_before = pw.DateField(null=True)
+        opened_on = pw.DateField()
+        materials_due_on = pw.DateField(index=True)
+        evaluation_on = pw.DateField(null=True)
+        note = pw.TextField(null=True)
+        version = pw.IntegerField(default=1)
+
+        class Meta:
+            database = database
+            table_name = "evaluation_campaign"
+
+    database.create_tables([Campaign], safe=True)
+    migrator = SchemaMigrator.from_database(database.obj)
+    wanted = {
+        "evaluation_policy": {
+            "lapses": pw.BooleanField(default=True),
+            "source": pw.TextField(null=True),
+        },
+        "outbox_event": {"carrier_id": pw.IntegerField(null=True)},
+    }
+    operations = []
+    for table, columns in wanted.items():
+        present = {column.name for column in database.get_columns(table)}
+        operations += [
+            migrator.add_column(table, name, field)
+            for name, field in columns.items()
+            if name not in present
+        ]
+    if operations:
+        migrate(*operations)
+    # National postdoctoral workstations have no validity period: they are evaluated in
+    # rounds (SPEC §3.1). Frozen: the type named here, not read from the live fixtures.
+    if any(op for op in operations):
+        database.execute_sql(
+            "UPDATE evaluation_policy SET lapses = "
+            + ("false" if database.obj.__class__.__name__.startswith("Postgres") else "0")
+            + " WHERE type = 'postdoc_workstation'"
+        )
+
+    class Event(pw.Model):
+        data = pw.TextField(null=True)
+        dispatched_at = pw.DateTimeField(null=True)
+        carrier_id = pw.IntegerField(null=True)
+
+        class Meta:
+            database = database
+            table_name = "outbox_event"
+
+    pending = Event.select(Event.id, Event.data).where(
+        Event.dispatched_at.is_null() & Event.carrier_id.is_null()
+    )
+    for event_id, data in pending.tuples():
+        carrier_id = _payload_carrier_id(json.loads(data) if data else None)
+        if carrier_id is not None:
+            Event.update(carrier_id=carrier_id).where(Event.id == event_id).execute()
+
+
+def _payload_carrier_id(data) -> int | None:
+    """The carrier of an event guessed from its payload (frozen for step 8)."""
+    if not isinstance(data, dict):
+        return None
+    carrier = data.get("carrier")
+    if isinstance(carrier, dict) and isinstance(carrier.get("id"), int):
+        return carrier["id"]
+    if isinstance(data.get("carrier_id"), int):
+        return data["carrier_id"]
+    for value in data.values():
+        if isinstance(value, dict) and isinstance(value.get("carrier_id"), int):
+            return value["carrier_id"]
+    return None
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -558,5 +668,11 @@ MIGRATIONS = [
         "partner access: actor ids in changes, submitting organisation, proposed organisations",
         _partner_access,
     ),
+    (
+        8,
+        "evaluation campaigns, policy lapses and sources, outbox carrier ids",
+        _campaigns_sources_and_event_carriers,
+    ),
     (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
+    (9, "a carrier's own annual-report due day (override)", _carrier_report_due_override),
 ]

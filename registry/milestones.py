@@ -7,10 +7,13 @@ the whole history inside the write's transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
-from registry import audit, carriers, clock, lifecycle, state
+import peewee as pw
+
+from registry import alerts, audit, carriers, clock, lifecycle, state
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Milestone
@@ -99,6 +102,7 @@ def record_milestone(
     actor: str | None = None,
     audit_action: str = "milestone",
     audit_extra: dict | None = None,
+    reconcile: bool = True,
 ) -> Milestone:
     """Append a milestone and apply it.
 
@@ -108,7 +112,9 @@ def record_milestone(
     in date order and the whole history replayed, so the carrier always equals the replay.
     A caller whose write records a milestone as one part of it (the registration review)
     names its own ``audit_action`` and adds ``audit_extra`` to the record's ``after``, so
-    that the write still leaves exactly one audit record.
+    that the write still leaves exactly one audit record. The carrier's alerts are
+    reconciled for today in the same transaction (``reconcile=False``: the caller, the scan,
+    reconciles them itself).
     """
     actor = actor or audit.current_actor()
     data = {name: data.get(name) for name in MILESTONE_FIELDS}
@@ -135,6 +141,8 @@ def record_milestone(
                 f"{refused.id}) invalid: {error}"
             ) from error
         milestone.save()
+        if reconcile:
+            alerts.reconcile_carriers([carrier.id])
         after = carriers.snapshot(carriers.load(carrier.id))
         audit.record_change(
             audit_action,
@@ -144,7 +152,11 @@ def record_milestone(
             {**after, "milestone": as_dict(milestone), **(audit_extra or {})},
             actor=actor,
         )
-        audit.emit("milestone.recorded", {"milestone": as_dict(milestone), "carrier": after})
+        audit.emit(
+            "milestone.recorded",
+            {"milestone": as_dict(milestone), "carrier": after},
+            carrier_id=carrier.id,
+        )
     return milestone
 
 
@@ -180,6 +192,7 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
         milestone.void_reason = reason
         milestone.updated_at = utcnow()
         milestone.save()
+        alerts.reconcile_carriers([carrier.id])
         after = carriers.snapshot(carriers.load(carrier.id))
         changed = sorted(key for key in after if after[key] != before[key])
         audit.record_change(
@@ -193,5 +206,58 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
         audit.emit(
             "carrier.updated",
             {"carrier": after, "changed": changed, "voided_milestone": as_dict(milestone)},
+            carrier_id=carrier.id,
         )
     return milestone
+
+
+#: The actor of the expiries the scan records.
+EXPIRY_ACTOR = "system (scan)"
+
+
+def expire_lapsed(rows: list, day: dt.date, rules: alerts.Rules) -> tuple[list[int], list[int]]:
+    """Record ``expired`` for the carriers of ``rows`` (read with ``alerts.CARRIER_COLUMNS``)
+    whose validity lapsed before ``day``, dated the day after ``valid_until`` (never before
+    a milestone already recorded, so the history replays in order). Carriers whose policy
+    does not lapse by the calendar are left alone.
+
+    Returns the ids expired and the ids the lifecycle refused to expire (their history is
+    inconsistent: logged, never stopping the others). Alerts are left to the caller.
+    """
+    lapsed = [
+        row for row in rows if lifecycle.lapsed(row.status, row.valid_until, day, rules.lapses(row))
+    ]
+    if not lapsed:
+        return [], []
+    latest = dict(
+        Milestone.select(Milestone.carrier, pw.fn.MAX(Milestone.occurred_on))
+        .where(Milestone.carrier.in_([row.id for row in lapsed]) & (Milestone.voided == False))  # noqa: E712
+        .group_by(Milestone.carrier)
+        .tuples()
+    )
+    expired, failures = [], []
+    for row in lapsed:
+        occurred_on = max(
+            filter(
+                None,
+                [lifecycle.expiry_date(row.valid_until), alerts.as_date(latest.get(row.id))],
+            )
+        )
+        note = (
+            f"Validity ended on {row.valid_until.isoformat()} without a passing evaluation "
+            f"(scan of {day.isoformat()})."
+        )
+        try:
+            record_milestone(
+                row,
+                {"kind": "expired", "occurred_on": occurred_on, "note": note},
+                actor=EXPIRY_ACTOR,
+                reconcile=False,
+            )
+        except (lifecycle.LifecycleError, DomainError) as error:
+            # A history the lifecycle refuses must not stop the scan of every other carrier.
+            log.warning("Carrier %s could not be expired: %s", row.id, error)
+            failures.append(row.id)
+            continue
+        expired.append(row.id)
+    return expired, failures

@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from registry import audit, state, writes
-from registry.models import EvaluationPolicy
+from registry import alerts, audit, state, writes
+from registry.models import Carrier, EvaluationPolicy
 
 EDITABLE_FIELDS = (
     "annual_assessment",
     "term_years",
     "report_due",
     "warn_days",
+    "lapses",
+    "source",
     "note",
     "roster_rules",
 )
@@ -55,6 +57,11 @@ def update_policy(
                 setattr(policy, name, data[name])
         edit.save()
         moved = state.recompute_dates(policy.type, policy.level)
+        # Dates, windows and lapsing all decide alerts: every carrier governed follows.
+        governed = Carrier.select(Carrier.id).where(
+            (Carrier.type == policy.type) & (Carrier.level == policy.level)
+        )
+        alerts.reconcile_carriers(carrier_id for (carrier_id,) in governed.tuples())
         audit.record_change(
             "update",
             "evaluation_policy",

@@ -208,7 +208,11 @@ def submit(data: dict, who: Principal) -> Carrier:
     with write_transaction():
         fields = resolve(data, who)
         carrier = carriers.create_carrier(fields, initial_status="submitted", submitted_by=who.id)
-        audit.emit("registration.submitted", {"registration": _event_view(carrier)})
+        audit.emit(
+            "registration.submitted",
+            {"registration": _event_view(carrier)},
+            carrier_id=carrier.id,
+        )
     return carrier
 
 
@@ -253,7 +257,11 @@ def withdraw(registration_id: int, expected: Collection[int] | None = writes.ANY
 
     def still_submitted(carrier: Carrier) -> None:
         _require_submitted(carrier, "withdrawn")
-        audit.emit("registration.withdrawn", {"registration": _event_view(carrier)})
+        audit.emit(
+            "registration.withdrawn",
+            {"registration": _event_view(carrier)},
+            carrier_id=carrier.id,
+        )
 
     carriers.delete_carrier(registration_id, expected, check=still_submitted)
 
@@ -323,7 +331,9 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
         milestones.record_milestone(carrier, milestone, audit_action="review", audit_extra=review)
         carrier = carriers.load(carrier.id)
         audit.emit(
-            "registration.reviewed", {"registration": _event_view(carrier), "decision": status}
+            "registration.reviewed",
+            {"registration": _event_view(carrier), "decision": status},
+            carrier_id=carrier.id,
         )
     return carrier
 
@@ -346,7 +356,9 @@ def reject(carrier: Carrier, reason: str) -> Carrier:
         after = carriers.snapshot(carrier)
         audit.record_change("review", "carrier", carrier.id, before, {**after, **review})
         audit.emit(
-            "registration.reviewed", {"registration": _event_view(carrier), "decision": "rejected"}
+            "registration.reviewed",
+            {"registration": _event_view(carrier), "decision": "rejected"},
+            carrier_id=carrier.id,
         )
     return carrier
 

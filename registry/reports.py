@@ -14,11 +14,11 @@ from typing import Any
 
 import peewee as pw
 
-from registry import audit, clock, state, writes
+from registry import alerts, audit, clock, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import AnnualReport, Carrier, Milestone
-from registry.vocabulary import REPORT_METRICS
+from registry.vocabulary import AMOUNT_METRICS, REPORT_METRICS
 
 
 def as_dict(report: AnnualReport) -> dict[str, Any]:
@@ -63,11 +63,26 @@ def check_metrics(carrier_type: str, metrics: dict) -> list[str]:
         ]
     if not metrics:
         return ["A report needs at least one metric."]
+    fractional = sorted(
+        key
+        for key, value in metrics.items()
+        if key not in AMOUNT_METRICS and value is not None and value != int(value)
+    )
+    if fractional:
+        return [
+            f"{key} ({known[key]}) counts people, enterprises or items: a whole number, "
+            f"not {metrics[key]}."
+            for key in fractional
+        ]
     return []
 
 
-def check_year(carrier: Carrier, year: int, today: dt.date) -> list[str]:
-    """Messages about reporting ``year``: not before the first accreditation, not future."""
+def check_year(
+    carrier: Carrier, year: int, today: dt.date, early_submission: bool = False
+) -> list[str]:
+    """Messages about reporting ``year``: not before the first accreditation, not future, and
+    not the current year before it ends (an annual report covers the whole year) unless the
+    bureau allows an ``early_submission``."""
     first = first_accredited_on(carrier)
     if first is None:
         return [f"Carrier {carrier.id} has never been accredited; it has no report to submit."]
@@ -75,6 +90,12 @@ def check_year(carrier: Carrier, year: int, today: dt.date) -> list[str]:
         return [f"Carrier {carrier.id} was accredited on {first}; {year} is before that."]
     if year > today.year:
         return [f"{year} is in the future (this is {today.year})."]
+    if year == today.year and not early_submission:
+        return [
+            f"The report for {year} covers the whole year: submit it from "
+            f"{year + 1}-01-01 (the bureau admin may allow it earlier with "
+            '"early_submission": true).'
+        ]
     return []
 
 
@@ -93,12 +114,15 @@ def submit_report(
 ) -> AnnualReport:
     """Submit ``carrier``'s report for ``data["year"]`` (409 when that year has one already).
 
-    ``submitted_at`` (naive UTC) lets imports and the demo date a historical submission.
+    ``submitted_at`` (naive UTC) lets imports and the demo date a historical submission;
+    ``data["early_submission"]`` (checked by the caller: bureau admin only) lets a report of
+    the current year in before the year ends, and the audit record says so.
     """
     year, metrics = data["year"], data["metrics"]
+    early = bool(data.get("early_submission"))
     _refuse_if(
         {
-            "year": check_year(carrier, year, clock.today()),
+            "year": check_year(carrier, year, clock.today(), early),
             "metrics": check_metrics(carrier.type, metrics),
         }
     )
@@ -118,9 +142,15 @@ def submit_report(
                 submitted_at=submitted_at or utcnow(),
             )
             state.save_refreshed_dates(carrier.id)
+            alerts.reconcile_carriers([carrier.id])
             after = as_dict(report)
-            audit.record_change("create", "annual_report", report.id, None, after, actor=actor)
-            audit.emit("report.submitted", {"report": after, "resubmitted": False})
+            recorded = {**after, "early_submission": True} if early else after
+            audit.record_change("create", "annual_report", report.id, None, recorded, actor=actor)
+            audit.emit(
+                "report.submitted",
+                {"report": after, "resubmitted": False},
+                carrier_id=carrier.id,
+            )
     except pw.IntegrityError as error:  # a concurrent submission won the unique index
         raise DomainError(
             409, f"Carrier {carrier.id} already has an annual report for {year}."
@@ -169,9 +199,14 @@ def resubmit_report(
             report.reviewed_by = None
         edit.save()
         state.save_refreshed_dates(report.carrier_id)
+        alerts.reconcile_carriers([report.carrier_id])
         after = as_dict(report)
         audit.record_change("update", "annual_report", report.id, before, after, actor=actor)
-        audit.emit("report.submitted", {"report": after, "resubmitted": resubmitted})
+        audit.emit(
+            "report.submitted",
+            {"report": after, "resubmitted": resubmitted},
+            carrier_id=report.carrier_id,
+        )
     return report
 
 
@@ -197,5 +232,6 @@ def review_report(
         report.updated_at = report.reviewed_at
         report.save()
         state.save_refreshed_dates(report.carrier_id)
+        alerts.reconcile_carriers([report.carrier_id])
         audit.record_change("review", "annual_report", report.id, before, as_dict(report), actor)
     return report

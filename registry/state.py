@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import replace
 
 from registry import lifecycle
 from registry.clock import end_of_day, today, utcnow
@@ -63,7 +64,10 @@ def dates_of(
     reported: set[int],
     day: dt.date,
 ) -> lifecycle.DerivedDates:
-    """The derived dates of ``carrier`` in ``state`` (its own overrides apply)."""
+    """The derived dates of ``carrier`` in ``state`` (its own overrides apply, the report
+    due day included: it wins over the policy's ``report_due``)."""
+    if getattr(carrier, "report_due_override", None):
+        policy = replace(policy, report_due=carrier.report_due_override)
     return lifecycle.derive(
         status=state.status,
         accredited_on=state.accredited_on,

@@ -13,6 +13,11 @@ after the deadline; before it, ``on_track`` when current is at least the linear 
 target × (days since the period start) / (days from the start to the deadline) — and
 ``at_risk`` below it. The period starts on ``starts_on``, by default 1 January of the
 deadline's year (the bureau sets yearly targets).
+
+A ``report_sum`` target waits for reports that arrive after their year (the report for 2019
+is due in 2020): its progress lists the reports still to come (``reports_pending``), and it
+is ``on_track`` while any of them is not yet due; ``missed`` needs the deadline and every
+due date to have passed. ``filter.type`` may name several types.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import peewee as pw
 from registry import audit, carriers, clock, lifecycle, rosters, writes
 from registry.db import write_transaction
 from registry.errors import DomainError
-from registry.models import AnnualReport, Carrier, Member, Target
+from registry.models import AnnualReport, Carrier, EvaluationPolicy, Member, Target
 from registry.vocabulary import REPORT_METRICS
 
 FIELDS = (
@@ -76,9 +81,11 @@ def progress(
     deadline: dt.date,
     starts_on: dt.date | None,
     today: dt.date,
+    awaiting_until: dt.date | None = None,
 ) -> dict[str, Any]:
     """``current``, ``percent`` (of the target, one decimal, may exceed 100), ``expected``
-    (the linear pace today) and ``state`` (see the module docstring)."""
+    (the linear pace today) and ``state`` (see the module docstring); ``awaiting_until`` is
+    the last due date of the reports still to come (report_sum), None when none is."""
     start = period_start(deadline, starts_on)
     if today <= start:
         expected = 0.0
@@ -88,6 +95,8 @@ def progress(
         expected = target_value * (today - start).days / (deadline - start).days
     if current >= target_value:
         state = "achieved"
+    elif awaiting_until is not None and today <= awaiting_until:
+        state = "on_track"  # the figure is not in yet: not at risk before the reports are due
     elif today > deadline:
         state = "missed"
     elif current >= expected:
@@ -131,16 +140,79 @@ def current_value(target: Target) -> float:
     return sum((metrics or {}).get(target.report_metric, 0) for (metrics,) in query.tuples())
 
 
+def pending_reports(target: Target, today: dt.date) -> list[dict[str, Any]]:
+    """The reports of ``target.year`` still to come: carriers matching the filter, active now
+    and accredited by the end of that year, whose policy (or own day) asks for a report and
+    that have no counted report for the year; by due date (three queries)."""
+    year_end = dt.date(target.year, 12, 31)
+    owing = carriers.filter_carriers(
+        Carrier.select(
+            Carrier.id, Carrier.name, Carrier.type, Carrier.level, Carrier.report_due_override
+        ).where(
+            Carrier.status.in_(sorted(lifecycle.ACTIVE_STATUSES))
+            & (Carrier.accredited_on <= year_end)
+        ),
+        filter_of(target),
+    )
+    reported = AnnualReport.select(AnnualReport.carrier).where(
+        (AnnualReport.year == target.year)
+        & AnnualReport.status.in_(sorted(lifecycle.COUNTED_REPORT_STATUSES))
+    )
+    policies = {
+        (row.type, row.level): row.report_due
+        for row in EvaluationPolicy.select(
+            EvaluationPolicy.type, EvaluationPolicy.level, EvaluationPolicy.report_due
+        )
+    }
+    pending = []
+    for row in owing.where(Carrier.id.not_in(reported)).order_by(Carrier.id):
+        report_due = row.report_due_override or policies.get((row.type, row.level))
+        if report_due:
+            due_on = lifecycle.month_day(target.year + 1, report_due)
+            pending.append(
+                {
+                    "carrier_id": row.id,
+                    "name": row.name,
+                    "due_on": due_on,
+                    "overdue": due_on < today,
+                }
+            )
+    return sorted(pending, key=lambda report: (report["due_on"], report["carrier_id"]))
+
+
+def counted_reports(target: Target) -> int:
+    """How many counted reports of the year a report_sum target sums (one query)."""
+    query = (
+        AnnualReport.select(AnnualReport.id)
+        .join(Carrier)
+        .where(
+            (AnnualReport.year == target.year)
+            & AnnualReport.status.in_(sorted(lifecycle.COUNTED_REPORT_STATUSES))
+        )
+    )
+    return carriers.filter_carriers(query, filter_of(target)).count()
+
+
 def as_dict(target: Target, today: dt.date | None = None) -> dict[str, Any]:
     """A target as the API shows it, its progress computed now."""
     today = today or clock.today()
+    pending = pending_reports(target, today) if target.metric == "report_sum" else None
+    shown = progress(
+        current_value(target),
+        target.target_value,
+        target.deadline,
+        target.starts_on,
+        today,
+        max((report["due_on"] for report in pending), default=None) if pending else None,
+    )
+    if pending is not None:
+        shown["reports_pending"] = pending
+        shown["reports_counted"] = counted_reports(target)
     return {
         "id": target.id,
         **{name: getattr(target, name) for name in FIELDS},
         "filter": filter_of(target),
-        "progress": progress(
-            current_value(target), target.target_value, target.deadline, target.starts_on, today
-        ),
+        "progress": shown,
         "created_at": target.created_at,
         "updated_at": target.updated_at,
     }
@@ -164,11 +236,13 @@ def check(values: dict) -> dict[str, list[str]]:
         for name in ("report_metric", "year"):
             if values.get(name) is None:
                 errors[name] = [f"A report_sum target needs a {name}."]
-        metric, carrier_type = values.get("report_metric"), wanted.get("type")
-        if metric and carrier_type and metric not in REPORT_METRICS[carrier_type]:
+        metric, named = values.get("report_metric"), wanted.get("type")
+        types = [named] if isinstance(named, str) else list(named or [])
+        lacking = [kind for kind in types if metric and metric not in REPORT_METRICS[kind]]
+        if lacking:
             errors["report_metric"] = [
-                f"A {carrier_type} report has no {metric}; use "
-                f"{', '.join(REPORT_METRICS[carrier_type])}."
+                f"A {kind} report has no {metric}; use {', '.join(REPORT_METRICS[kind])}."
+                for kind in lacking
             ]
     start, end = wanted.get("accredited_from"), wanted.get("accredited_to")
     if start and end and start > end:

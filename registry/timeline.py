@@ -42,6 +42,7 @@ ROW_COLUMNS = (
     Carrier.initial_level,
     Carrier.valid_until_override,
     Carrier.next_evaluation_override,
+    Carrier.report_due_override,
 )
 MILESTONE_COLUMNS = (
     Milestone.carrier,

@@ -122,6 +122,12 @@ REPORT_METRICS: dict[str, dict[str, str]] = {
     },
 }
 
+#: Metrics that are sums of money (万元) and may have decimals; every other metric counts
+#: people, enterprises, projects, certificates or hours and must be a whole number.
+AMOUNT_METRICS = frozenset(
+    key for keys in REPORT_METRICS.values() for key, label in keys.items() if "万元" in label
+)
+
 #: Every metric key of any carrier type (the vocabulary of target ``report_metric``).
 ALL_REPORT_METRICS: list[str] = sorted({key for keys in REPORT_METRICS.values() for key in keys})
 

@@ -23,7 +23,7 @@ from flask import current_app
 from registry import audit, egress, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
-from registry.models import Carrier, CarrierPartner, Organization, Webhook
+from registry.models import Carrier, CarrierPartner, Organization, OutboxEvent, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -266,24 +266,20 @@ def _facts_from_snapshot(carrier: dict) -> CarrierFacts:
     return CarrierFacts(carrier.get("type"), frozenset(org for org in orgs if org is not None))
 
 
-def carrier_reference(data: Any) -> dict | int | None:
-    """The carrier an event is about: its snapshot (``data.carrier``) when the event carries
-    one, else its id (``data.carrier.id``, or a ``carrier_id`` at the top level or one level
-    down, as in ``data.alert.carrier_id``), else None."""
-    if not isinstance(data, dict):
+def carrier_reference(event: OutboxEvent) -> dict | int | None:
+    """The carrier an event is about, from its ``carrier_id`` column (None: about no carrier).
+
+    When the event carries that carrier's snapshot (``data.carrier``), the snapshot is used:
+    it is the carrier as the event saw it (type and organisations at that time). Otherwise
+    the id is looked up when the event is dispatched.
+    """
+    if event.carrier_id is None:
         return None
+    data = event.data if isinstance(event.data, dict) else {}
     carrier = data.get("carrier")
-    if isinstance(carrier, dict):
-        if "type" in carrier:
-            return carrier
-        if isinstance(carrier.get("id"), int):
-            return carrier["id"]
-    if isinstance(data.get("carrier_id"), int):
-        return data["carrier_id"]
-    for value in data.values():
-        if isinstance(value, dict) and isinstance(value.get("carrier_id"), int):
-            return value["carrier_id"]
-    return None
+    if isinstance(carrier, dict) and carrier.get("id") == event.carrier_id and "type" in carrier:
+        return carrier
+    return event.carrier_id
 
 
 def carrier_facts(references: list[dict | int | None]) -> list[CarrierFacts | None]:

@@ -19,6 +19,7 @@ from schemas.common import (
     validate_town,
 )
 from schemas.members import RosterMetricsSchema
+from schemas.policies import valid_month_day
 
 TAG = validate.Length(min=1, max=60)
 #: Carrier fields a list may be sorted by (declared in the directory, with their rules).
@@ -89,7 +90,11 @@ class CarrierSchema(ResourceSchema):
     tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=30))
     description = fields.String(allow_none=True, validate=validate.Length(max=10_000))
     lead_person = fields.String(allow_none=True, validate=validate.Length(max=100))
-    established_on = fields.Date(allow_none=True)
+    established_on = fields.Date(
+        allow_none=True,
+        validate=not_future,
+        metadata={"description": "When the carrier was set up; not in the future."},
+    )
     accredited_on = fields.Date(dump_only=True, allow_none=True)
     certificate_no = fields.String(dump_only=True, allow_none=True)
     valid_until = fields.Date(
@@ -104,6 +109,15 @@ class CarrierSchema(ResourceSchema):
         metadata={
             "description": "Next evaluation: last accreditation or passing term evaluation + "
             "term_years. Writing it sets an override; null clears the override."
+        },
+    )
+    report_due = fields.String(
+        allow_none=True,
+        validate=valid_month_day,
+        metadata={
+            "description": "MM-DD by which this carrier's annual report is due, when the bureau "
+            "set one for it (e.g. in its funding agreement); null follows its evaluation "
+            "policy's report_due. Writing it sets an override; null clears it."
         },
     )
     next_report_due_on = fields.Date(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 import marshmallow as ma
-from flask import current_app
 from marshmallow import fields, validate
+
+from registry import clock
 
 MAX_ID = 2**53 - 1
 MAX_PAGE = 1_000_000
@@ -35,10 +35,8 @@ def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
 
 def to_naive_utc(value: dt.datetime) -> dt.datetime:
     """A client's datetime as stored: naive UTC (a naive one is in the configured zone)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
     try:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return clock.to_utc(value)
     except OverflowError as error:
         raise ma.ValidationError("Not a representable time.") from error
 
@@ -54,18 +52,43 @@ class Timestamp(fields.DateTime):
             return None
         if isinstance(value, str):
             return value
-        zone = ZoneInfo(current_app.config["TIMEZONE"])
-        return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")
+        return clock.local_isoformat(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return to_naive_utc(super()._deserialize(value, attr, data, **kwargs))
+
+
+#: Mainland China phone numbers: a mobile (11 digits from 13–19, optionally after +86) or a
+#: landline with its area code (010, 021, 0574…), a hyphen optional, the local number of 7
+#: or 8 digits not starting with 0, and optionally an extension after -, 转 or ext.
+MOBILE = re.compile(r"(?:\+?86[- ]?)?1[3-9]\d{9}")
+LANDLINE = re.compile(r"0\d{2,3}-?[1-9]\d{6,7}(?:(?:-|转|ext\.?)\d{1,6})?")
+
+
+def validate_phone(value: str | None) -> None:
+    """A contact phone in a mainland format, with a message that shows both forms."""
+    if value is None:
+        return
+    if not (MOBILE.fullmatch(value) or LANDLINE.fullmatch(value)):
+        raise ma.ValidationError(
+            f"Not a mainland phone number: {value!r}. Give a mobile number (11 digits starting "
+            "13–19, e.g. 13812345678) or a landline with its area code (e.g. 0574-63000001, "
+            "an extension as 0574-63000001-8001)."
+        )
 
 
 class ContactSchema(ma.Schema):
     """A contact person: not public."""
 
     name = fields.String(allow_none=True, validate=validate.Length(max=100))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    phone = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=40), validate_phone],
+        metadata={
+            "description": "Mobile (e.g. 13812345678) or landline with area code (e.g. "
+            "0574-63000001, optional extension -8001)."
+        },
+    )
     email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 

@@ -87,10 +87,28 @@ class EvaluationPolicySchema(ResourceSchema):
             "strictly descending, e.g. [90, 30, 7]."
         },
     )
+    lapses = fields.Boolean(
+        metadata={
+            "description": "Whether validity lapses by the calendar: false for carriers "
+            "evaluated only in rounds (evaluation campaigns), such as national postdoctoral "
+            "workstations, which never expire and get no accreditation_expiring alert. "
+            "True when omitted from a PUT."
+        },
+    )
+    source = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={
+            "description": "The published rule this policy follows, in Chinese: issuer, "
+            "title, document number and year (e.g. 人社部发〔2008〕115号), or a plain "
+            "statement that none was found and the values are the bureau's choice. Null when "
+            "omitted from a PUT."
+        },
+    )
     note = fields.String(
         allow_none=True,
         validate=validate.Length(max=2000),
-        metadata={"description": "The rule this policy follows (source, or why chosen)."},
+        metadata={"description": "Remarks on the policy (how the values were chosen)."},
     )
     roster_rules = fields.Nested(
         RosterRulesSchema,

@@ -124,6 +124,7 @@ class RegistrationSchema(CarrierSchema):
     )
     valid_until = fields.Date(dump_only=True, allow_none=True)
     next_evaluation_on = fields.Date(dump_only=True, allow_none=True)
+    report_due = fields.String(dump_only=True, allow_none=True)
     submitted_by = fields.String(
         dump_only=True,
         allow_none=True,

@@ -27,7 +27,9 @@ def metrics_description() -> str:
         for carrier_type, keys in REPORT_METRICS.items()
     )
     return (
-        "Object of non-negative numbers keyed by metric; the keys a report may use depend on "
+        "Object of non-negative numbers keyed by metric; counts (people, enterprises, "
+        "projects, hours…) are whole numbers, only amounts in 万元 (keys ending _wan) may "
+        "have decimals; the keys a report may use depend on "
         f"its carrier's type (any subset, at least one): {per_type}."
     )
 
@@ -56,6 +58,15 @@ class AnnualReportSchema(ResourceSchema):
         },
     )
     metrics = Metrics(required=True)
+    early_submission = fields.Boolean(
+        load_only=True,
+        load_default=False,
+        metadata={
+            "description": "Bureau admin only: accept a report of the current year before the "
+            "year ends (otherwise 422: an annual report covers the whole year). The audit "
+            "record of the submission shows it; anyone else sending true gets 403."
+        },
+    )
     status = fields.String(
         dump_only=True,
         allow_none=True,

@@ -20,12 +20,43 @@ from schemas.common import Amount, ListArgsSchema, ResourceSchema, one_of, sort_
 YEAR = validate.Range(min=1900, max=2999)
 
 
+class CarrierTypes(fields.Field):
+    """One carrier type, or a list of them (carriers of any of those types)."""
+
+    check_type = one_of(CARRIER_TYPES, "carrier type")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            self.check_type(value)
+            return value
+        if (
+            isinstance(value, list)
+            and 1 <= len(value) <= len(CARRIER_TYPES)
+            and all(isinstance(item, str) for item in value)
+        ):
+            for item in value:
+                self.check_type(item)
+            return list(dict.fromkeys(value))
+        raise ma.ValidationError("A carrier type, or a list of one to nine carrier types.")
+
+
 class TargetFilterSchema(ma.Schema):
     """Which carriers a target counts (or whose reports it sums); every key optional."""
 
-    type = fields.String(
-        validate=one_of(CARRIER_TYPES, "carrier type"),
-        metadata={"description": "Carrier type: " + ", ".join(CARRIER_TYPES)},
+    type = CarrierTypes(
+        metadata={
+            "description": "A carrier type, or a list of types (carriers of any of them, e.g. "
+            '["postdoc_workstation", "postdoc_innovation_base"]): ' + ", ".join(CARRIER_TYPES),
+            "oneOf": [
+                {"type": "string", "enum": list(CARRIER_TYPES)},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(CARRIER_TYPES)},
+                    "minItems": 1,
+                    "maxItems": len(CARRIER_TYPES),
+                },
+            ],
+        },
     )
     level = fields.String(
         validate=one_of(LEVELS, "level"), metadata={"description": "Exactly this level."}
@@ -53,6 +84,15 @@ class TargetFilterSchema(ma.Schema):
     )
 
 
+class PendingReportSchema(ma.Schema):
+    """An annual report a report_sum target still waits for."""
+
+    carrier_id = fields.Integer(metadata={"description": "The carrier that owes it."})
+    name = fields.String(metadata={"description": "The carrier's name."})
+    due_on = fields.Date(metadata={"description": "When it is due."})
+    overdue = fields.Boolean(metadata={"description": "Its due date has passed."})
+
+
 class TargetProgressSchema(ma.Schema):
     """Live progress of a target."""
 
@@ -64,8 +104,20 @@ class TargetProgressSchema(ma.Schema):
     state = fields.String(
         metadata={
             "description": "achieved (current ≥ target), missed (deadline passed), on_track "
-            "(current ≥ expected) or at_risk: " + ", ".join(TARGET_STATES)
+            "(current ≥ expected) or at_risk: " + ", ".join(TARGET_STATES) + ". A report_sum "
+            "target is on_track while a report it waits for is not yet due (reports arrive "
+            "after their year), and missed only once the deadline and every due date passed."
         }
+    )
+    reports_counted = fields.Integer(
+        metadata={"description": "report_sum only: reports of the year counted so far."}
+    )
+    reports_pending = fields.List(
+        fields.Nested(PendingReportSchema),
+        metadata={
+            "description": "report_sum only: the reports of the year still to come from "
+            "carriers matching the filter (accredited in that year, active now), by due date."
+        },
     )
 
 

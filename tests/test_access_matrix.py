@@ -150,7 +150,8 @@ def call(api, world, case, role):
     method, template, body = CASES[case]
     ids = world["ids"]
     if isinstance(body, str):
-        body = world["bodies"][body]
+        # A second registration of the host: under another name (one name per host, 409).
+        body = {**world["bodies"][body], "name": f"{world['bodies'][body]['name']}（二）"}
     elif body and "host_organization_id" in body:
         body = {**body, "host_organization_id": ids["org_b"]}
     kwargs = {"token": world["tokens"][role]}

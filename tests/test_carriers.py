@@ -385,3 +385,35 @@ def test_nested_contact_errors_are_flat_strings(api, admin, org_factory):
     errors = response.get_json()["errors"]
     assert all(isinstance(m, str) for messages in errors.values() for m in messages)
     assert "contact" in errors
+
+
+def test_a_carriers_own_report_due_day_wins_over_its_policy(
+    api, admin, make_token, carrier_factory, record, db_state
+):
+    """``report_due`` (bureau only) replaces the policy's due day for one carrier."""
+    carrier = carrier_factory(level="county")
+    record(carrier["id"], "accredited", "2022-05-01")
+    url = f"/api/v1/carriers/{carrier['id']}"
+    shown = api.get(url, token=admin)
+    assert shown.get_json()["report_due"] is None
+    assert shown.get_json()["next_report_due_on"] == "2023-03-31"
+    operator = make_token("operator", [carrier["host_organization_id"]])
+    before = db_state()
+    for body, token, status in (
+        ({"report_due": "06-30"}, operator, 403),
+        ({"report_due": "13-01"}, admin, 422),
+        ({"report_due": "6-30"}, admin, 422),
+    ):
+        answer = api.patch(url, json=body, token=token, headers={"If-Match": shown.headers["ETag"]})
+        assert answer.status_code == status, answer.get_json()
+    assert db_state() == before
+    changed = api.patch(
+        url, json={"report_due": "06-30"}, token=admin, headers={"If-Match": shown.headers["ETag"]}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["report_due"] == "06-30"
+    assert changed.get_json()["next_report_due_on"] == "2023-06-30"
+    cleared = api.patch(
+        url, json={"report_due": None}, token=admin, headers={"If-Match": changed.headers["ETag"]}
+    )
+    assert cleared.get_json()["next_report_due_on"] == "2023-03-31"

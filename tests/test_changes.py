@@ -256,3 +256,24 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path):
         columns = {c.name for c in db.database.get_columns("token")}
         assert "version" in columns
         assert schema.upgrade() == []
+
+
+def test_snapshot_timestamps_are_local_with_offset(api, admin, carrier_factory):
+    """Before/after snapshots show timestamps as the API does: configured zone, with offset
+    (issue 14 item 11), not naive UTC."""
+    carrier = carrier_factory()
+    shown = api.get(f"/api/v1/carriers/{carrier['id']}", token=admin)
+    patched = api.patch(
+        f"/api/v1/carriers/{carrier['id']}",
+        json={"description": "更新"},
+        token=admin,
+        headers={"If-Match": shown.headers["ETag"]},
+    )
+    assert patched.status_code == 200
+    records = api.get(
+        f"{CHANGES}?object_type=carrier&object_id={carrier['id']}", token=admin
+    ).get_json()
+    update = next(r for r in records if r["action"] == "update")
+    assert update["before"]["created_at"] == carrier["created_at"]
+    assert update["before"]["created_at"].endswith("+08:00")
+    assert update["after"]["updated_at"] == patched.get_json()["updated_at"]

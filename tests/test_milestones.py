@@ -278,7 +278,8 @@ def test_void_replays_the_history_without_the_milestone(api, admin, carrier_fact
     wrong = record(carrier["id"], "annual_assessment", "2021-03-01", result="fail")
     assert wrong.get_json()["carrier"]["status"] == "rectifying"
     milestone_id = wrong.get_json()["milestone"]["id"]
-    changes, events = rows(Change), rows(OutboxEvent)
+    changes = rows(Change)
+    events = rows(OutboxEvent, OutboxEvent.type.not_in(["alert.opened", "alert.resolved"]))
     response = api.post(
         url(carrier["id"], milestone_id, "void"), json={"reason": "录入错误：应为合格"}, token=admin
     )
@@ -288,7 +289,9 @@ def test_void_replays_the_history_without_the_milestone(api, admin, carrier_fact
     assert body["milestone"]["void_reason"] == "录入错误：应为合格"
     restored = {key: value for key, value in body["carrier"].items() if key != "updated_at"}
     assert restored == {key: value for key, value in before.items() if key != "updated_at"}
-    assert rows(Change) == changes + 1 and rows(OutboxEvent) == events + 1
+    # One event for the write; the alerts it reopened or resolved have their own.
+    not_alerts = OutboxEvent.type.not_in(["alert.opened", "alert.resolved"])
+    assert rows(Change) == changes + 1 and rows(OutboxEvent, not_alerts) == events + 1
     assert rows(Change, Change.action == "void") == 1
     listed = api.get(url(carrier["id"]), token=admin).get_json()
     assert [m["voided"] for m in listed] == [False, True]

@@ -10,7 +10,7 @@ def test_create_and_read_round_trips_chinese(api, admin):
         "town": "白沙路街道",
         "uscc": "91350100m000100y43",
         "address": "慈溪市白沙路街道",
-        "contact": {"name": "王老师", "phone": "0574-1234", "email": "wang@example.cn"},
+        "contact": {"name": "王老师", "phone": "0574-63001234", "email": "wang@example.cn"},
     }
     created = api.post(BASE, json=body, token=admin)
     assert created.status_code == 201

@@ -205,6 +205,8 @@ def test_every_policy_gives_the_documented_dates(api, admin, carrier_factory, re
         (False, 3, "03-31"): ("2027-02-28", "2027-02-28", "2025-03-31"),
         (True, 3, "03-31"): ("2027-02-28", "2025-02-28", "2025-03-31"),
         (True, None, "08-31"): (None, "2025-02-28", "2025-08-31"),
+        # Evaluated in national rounds: no validity, no calendar evaluation.
+        (False, None, "03-31"): (None, None, "2025-03-31"),
     }
     for rule in DEFAULTS["rules"]:
         key = (rule["annual_assessment"], rule["term_years"], rule["report_due"])

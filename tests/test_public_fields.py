@@ -18,7 +18,7 @@ SECRET = {
 @pytest.fixture
 def full_carrier(api, admin, carrier_factory, org_factory, accredit):
     """An accredited carrier with every writable field set, and its full admin view."""
-    host = org_factory(name="宿主", contact={"name": "宿主联系人", "phone": "0574-1"})
+    host = org_factory(name="宿主", contact={"name": "宿主联系人", "phone": "0574-63000001"})
     partner = org_factory(name="伙伴", kind="university")
     carrier = carrier_factory(
         name="全字段工作室",
@@ -133,7 +133,7 @@ def registry_of_two(api, admin, make_token, org_factory, carrier_factory, accred
             "level": "county",
             "host_organization_id": orgs[0]["id"],
             "partners": [{"organization_id": uni["id"], "role": "university"}],
-            "contact": {"name": "王", "phone": "1"},
+            "contact": {"name": "王", "phone": "13900000001"},
         },
     )
     assert registered.status_code == 201, registered.get_json()

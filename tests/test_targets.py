@@ -68,7 +68,7 @@ def registry_2019(api, admin, carrier_factory, record):
         "provincial": {"high_skill_trained": 1200, "apprentices_trained": 20},
         "municipal": {"high_skill_trained": 800},
         "county": {"apprentices_trained": 5},
-        "training": {"high_skill_trained": 2500.5, "trainees_trained": 9000},
+        "training": {"high_skill_trained": 2500, "trainees_trained": 9000},
     }
     reports = {}
     for key, values in metrics.items():
@@ -100,12 +100,14 @@ def test_report_sum_counts_submitted_and_accepted_reports_of_the_year(api, admin
     )
     assert response.status_code == 201, response.get_json()
     target = response.get_json()
-    assert target["progress"] == {
-        "current": 4500.5,
+    progress = target["progress"]
+    assert {key: progress[key] for key in ("current", "percent", "expected", "state")} == {
+        "current": 4500,
         "percent": 90.0,
         "expected": 5000,
         "state": "missed",
     }
+    assert progress["reports_counted"] == 4
     assert target["target_value"] == 5000 and target["filter"] == {}
     url = f"{BASE}/{target['id']}"
     # A returned report stops counting; an accepted one still counts.
@@ -319,3 +321,127 @@ def test_list_filters_and_sort(api, admin, viewer):
     assert [t["name"] for t in api.get(f"{BASE}?year=2019", token=viewer).get_json()] == ["甲"]
     assert [t["name"] for t in api.get(f"{BASE}?q=乙", token=viewer).get_json()] == ["乙"]
     assert api.get(f"{BASE}?metric=nope", token=viewer).status_code == 422
+
+
+# --- several types; reports still to come (issue 14 item 7) --------------------------------
+
+
+def test_a_carrier_count_filter_names_several_types(api, admin, carrier_factory, record):
+    """'New provincial-or-higher postdoc stations' counts workstations and innovation bases."""
+    station = carrier_factory(type="postdoc_workstation", level="national")
+    base = carrier_factory(type="postdoc_innovation_base", level="provincial")
+    studio = carrier_factory(type="skill_master_studio", level="provincial")
+    for carrier in (station, base, studio):
+        record(carrier["id"], "accredited", "2024-05-01")
+    response = create(
+        api,
+        admin,
+        metric="carrier_count",
+        filter={
+            "type": ["postdoc_workstation", "postdoc_innovation_base"],
+            "level_min": "provincial",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    target = response.get_json()
+    assert target["filter"]["type"] == ["postdoc_workstation", "postdoc_innovation_base"]
+    assert target["progress"]["current"] == 2
+    single = create(api, admin, metric="carrier_count", filter={"type": "postdoc_workstation"})
+    assert single.get_json()["progress"]["current"] == 1
+
+
+@pytest.mark.parametrize(
+    "value", [[], ["postdoc_workstation", "nonsense"], [1], "nonsense", {"a": 1}]
+)
+def test_bad_type_lists_are_422(api, admin, rows, value):
+    before = rows(Target)
+    response = create(api, admin, metric="carrier_count", filter={"type": value})
+    assert response.status_code == 422
+    assert "filter" in response.get_json()["errors"]
+    assert rows(Target) == before
+
+
+def test_a_report_metric_must_exist_for_every_type_named(api, admin):
+    response = create(
+        api,
+        admin,
+        metric="report_sum",
+        report_metric="high_skill_trained",
+        year=2025,
+        filter={"type": ["skill_master_studio", "postdoc_workstation"]},
+    )
+    assert response.status_code == 422
+    assert "postdoc_workstation" in response.get_json()["errors"]["report_metric"][0]
+
+
+def test_report_sum_lists_reports_to_come_and_is_not_at_risk_before_they_are_due(
+    app, api, admin, carrier_factory, record
+):
+    """Reports of a year arrive the next spring: until they are due the target is on track,
+    whatever the pace; its progress names the reports still to come."""
+    from registry.clock import today
+
+    with app.app_context():
+        now = today()
+    year = now.year - 1  # its reports are due this year, after today
+    due_on = min(now + dt.timedelta(days=20), dt.date(now.year, 12, 31))
+    policy = api.get("/api/v1/evaluation-policies/skill_master_studio/county", token=admin)
+    changed = api.patch(
+        "/api/v1/evaluation-policies/skill_master_studio/county",
+        json={"report_due": due_on.strftime("%m-%d")},
+        token=admin,
+        headers={"If-Match": policy.headers["ETag"]},
+    )
+    assert changed.status_code == 200, changed.get_json()
+    filed = carrier_factory(level="county")
+    waiting = carrier_factory(level="county")
+    for carrier in (filed, waiting):
+        record(carrier["id"], "accredited", f"{year - 1}-03-01")
+    submitted = api.post(
+        f"/api/v1/carriers/{filed['id']}/annual-reports",
+        json={"year": year, "metrics": {"high_skill_trained": 10}},
+        token=admin,
+    )
+    assert submitted.status_code == 201, submitted.get_json()
+    target = create(
+        api,
+        admin,
+        metric="report_sum",
+        report_metric="high_skill_trained",
+        year=year,
+        target_value=1000,
+        deadline=f"{year}-12-31",
+        filter={"type": ["skill_master_studio"], "level": "county"},
+    ).get_json()
+    progress = target["progress"]
+    assert progress["current"] == 10 and progress["reports_counted"] == 1
+    assert progress["state"] == "on_track"  # far behind, but the report is not due yet
+    assert progress["reports_pending"] == [
+        {
+            "carrier_id": waiting["id"],
+            "name": waiting["name"],
+            "due_on": due_on.isoformat(),
+            "overdue": False,
+        }
+    ]
+    # Once its due date has passed (the deadline passed last year): missed, the report overdue.
+    policy = api.get("/api/v1/evaluation-policies/skill_master_studio/county", token=admin)
+    api.patch(
+        "/api/v1/evaluation-policies/skill_master_studio/county",
+        json={"report_due": "01-01"},
+        token=admin,
+        headers={"If-Match": policy.headers["ETag"]},
+    )
+    again = api.get(f"{BASE}/{target['id']}", token=admin).get_json()["progress"]
+    if now > dt.date(now.year, 1, 1):
+        assert again["state"] == "missed"
+        assert again["reports_pending"][0]["overdue"] is True
+
+
+def test_progress_waits_for_reports_due_later():
+    waiting = targets.progress(10, 1000, D(2025, 12, 31), None, D(2026, 2, 1), D(2026, 3, 31))
+    assert waiting["state"] == "on_track"
+    late = targets.progress(10, 1000, D(2025, 12, 31), None, D(2026, 4, 1), D(2026, 3, 31))
+    assert late["state"] == "missed"
+    during = targets.progress(10, 1000, D(2025, 12, 31), None, D(2025, 7, 1), D(2026, 3, 31))
+    assert during["state"] == "on_track"

@@ -62,11 +62,17 @@ def run(app):
 
 @pytest.fixture
 def emit(app):
-    """``emit(type, data)`` writes events straight to the outbox, as a domain write would."""
+    """``emit(type, data, carrier_id=None)`` writes events straight to the outbox, as a domain
+    write would."""
 
-    def write(event_type: str, data: dict, count: int = 1) -> list[str]:
+    def write(
+        event_type: str, data: dict, count: int = 1, carrier_id: int | None = None
+    ) -> list[str]:
         with app.app_context(), db.database.connection_context(), db.database.atomic():
-            return [audit.emit(event_type, {**data, "n": n}).uid for n in range(count)]
+            return [
+                audit.emit(event_type, {**data, "n": n}, carrier_id=carrier_id).uid
+                for n in range(count)
+            ]
 
     return write
 
@@ -718,10 +724,11 @@ def test_filters_by_carrier_type_and_organisation(
         host_organization_id=other_org["id"],
         partners=[{"organization_id": park_operator["id"], "role": "operator"}],
     )
-    # Events that name only a carrier id are matched through the carrier itself.
-    emit("alert.opened", {"alert": {"id": 7, "carrier_id": partnered["id"], "kind": "report_due"}})
-    emit("alert.opened", {"alert": {"id": 8, "carrier_id": studio["id"], "kind": "report_due"}})
-    emit("alert.opened", {"alert": {"id": 9, "carrier_id": 987654, "kind": "report_due"}})
+    # Events without the carrier's snapshot are matched through the carrier their
+    # carrier_id column names.
+    emit("alert.opened", {"alert": {"id": 7, "kind": "report_due"}}, carrier_id=partnered["id"])
+    emit("alert.opened", {"alert": {"id": 8, "kind": "report_due"}}, carrier_id=studio["id"])
+    emit("alert.opened", {"alert": {"id": 9, "kind": "report_due"}}, carrier_id=987654)
     # An event about no carrier reaches no filtered subscription.
     emit("digest.weekly", {"summary": "本周新增预警 3 条"})
     run()
@@ -889,8 +896,12 @@ def test_an_event_naming_only_a_carrier_id_is_filtered_through_the_carrier(
     park = carrier_factory(type="innovation_park")
     hook(filter={"type": ["innovation_park"]}, events=["report.*"])
     requests_mock.post(RECEIVER, status_code=200)
-    emit("report.submitted", {"carrier": {"id": studio["id"]}, "report": {"year": 2024}})
-    emit("report.submitted", {"carrier": {"id": park["id"]}, "report": {"year": 2024}})
+    emit(
+        "report.submitted", {"carrier": {"id": studio["id"]}, "report": {}}, carrier_id=studio["id"]
+    )
+    emit("report.submitted", {"carrier": {"id": park["id"]}, "report": {}}, carrier_id=park["id"])
+    # The payload is not read for the carrier: without the column, no carrier.
+    emit("report.submitted", {"carrier": {"id": park["id"]}, "report": {"year": 2023}})
     run()
     assert [c.json()["data"]["carrier"]["id"] for c in requests_mock.request_history] == [
         park["id"]

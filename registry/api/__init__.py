@@ -63,6 +63,7 @@ def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
     from registry.api import (
         alerts,
+        campaigns,
         carriers,
         changes,
         deadlines,
@@ -114,6 +115,7 @@ def register_api(app: Flask) -> None:
         reports,
         members,
         policies,
+        campaigns,
         targets,
         registrations,
         changes,

@@ -42,9 +42,14 @@ class Carriers(MethodView):
 
     @blp.arguments(CarrierSchema)
     @blp.write_response(CarrierSchema, 201)
-    @error_responses(blp, 400, 401, 403, 413)
+    @error_responses(blp, 400, 401, 403, 409, 413)
     def post(self, data):
-        """Register a carrier (bureau admin); it starts in status applying"""
+        """Register a carrier (bureau admin); it starts in status applying
+
+        409 when its host already has a carrier of that name (a refused registration does
+        not count); 422 for an `established_on` in the future or a contact phone that is not
+        a mainland number.
+        """
         access.require_admin()
         carrier = carriers.create_carrier(data)
         return blp.created(

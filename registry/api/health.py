@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify
 
-from registry import schema
+from registry import clock, schema
 
 bp = Blueprint("health", __name__)
 
@@ -54,7 +53,4 @@ def readyz():
 
 
 def _shown(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return value.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="seconds")
+    return clock.local_isoformat(value)

@@ -86,7 +86,7 @@ class EvaluationPoliciesByKey(MethodView):
     def put(self, data, carrier_type, level):
         """Replace a policy's rules (bureau admin); carriers' derived dates follow
 
-        Every rule is required (term_years and report_due may be null); a missing note
-        clears it.
+        Every rule is required (term_years and report_due may be null); a missing note or
+        source clears it, a missing lapses is true.
         """
-        return edit({"note": None, **data}, carrier_type, level)
+        return edit({"note": None, "source": None, "lapses": True, **data}, carrier_type, level)

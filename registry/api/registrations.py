@@ -68,7 +68,7 @@ class Registrations(MethodView):
 
     @blp.arguments(RegistrationSchema)
     @blp.write_response(RegistrationSchema, 201)
-    @error_responses(blp, 400, 401, 403, 413)
+    @error_responses(blp, 400, 401, 403, 409, 413)
     def post(self, data):
         """Submit a registration (a partner for its own organisations, or the bureau admin)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from flask_smorest import abort
 
 from registry import access, directory, reports, rosters
 from registry.api.common import ResourceBlueprint, error_responses, sort_columns
@@ -63,11 +64,15 @@ class CarrierReports(MethodView):
         """Submit a carrier's annual report for a year (bureau admin or its operator)
 
         409 when the year has a report already (a returned one is resubmitted with PATCH);
-        422 for a year before the carrier's first accreditation or in the future, or metrics
-        that are not numbers ≥ 0 with keys of the carrier's type. Emits `report.submitted`.
+        422 for a year before the carrier's first accreditation, in the future or the current
+        year before it ends (unless a bureau admin sends `early_submission: true`; 403 for
+        anyone else), or metrics that are not numbers ≥ 0 with keys of the carrier's type
+        (whole numbers for counts). Emits `report.submitted`.
         """
         carrier = directory.fully_readable(carrier_id)
-        access.require_report_submitter(carrier)
+        who = access.require_report_submitter(carrier)
+        if data.get("early_submission") and who.role != access.BUREAU_ADMIN:
+            abort(403, message="Only the bureau admin may allow an early submission.")
         report = reports.submit_report(carrier, data)
         return blp.created(
             reports.as_dict(report), report, f"{blp.url_prefix}/annual-reports/{report.id}"

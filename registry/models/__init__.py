@@ -4,7 +4,12 @@ from registry.models.access import Principal, Token
 from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert, JobRun, SchedulerLock
-from registry.models.lifecycle import AnnualReport, EvaluationPolicy, Milestone
+from registry.models.lifecycle import (
+    AnnualReport,
+    EvaluationCampaign,
+    EvaluationPolicy,
+    Milestone,
+)
 from registry.models.rosters import Member
 from registry.models.targets import Target
 from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
@@ -30,6 +35,7 @@ ALL_MODELS = [
     JobRun,
     SchedulerLock,
     Member,
+    EvaluationCampaign,
 ]
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "CarrierPartner",
     "CarrierTag",
     "Change",
+    "EvaluationCampaign",
     "EvaluationPolicy",
     "JobRun",
     "Member",

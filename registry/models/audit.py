@@ -41,3 +41,7 @@ class OutboxEvent(BaseModel):
     data = JSONField()
     #: Set once the delivery job has fanned the event out to the subscriptions.
     dispatched_at = pw.DateTimeField(null=True, index=True)
+    #: The carrier the event concerns (null for one about no carrier, e.g. the digest),
+    #: written by :func:`registry.audit.emit`; webhook filters match on it. Not a foreign
+    #: key: the event outlives a deleted carrier.
+    carrier_id = pw.IntegerField(null=True)

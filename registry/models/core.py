@@ -43,6 +43,8 @@ class Carrier(BaseModel):
     #: Explicit overrides typed in by the bureau; they win over the derived dates.
     valid_until_override = pw.DateField(null=True)
     next_evaluation_override = pw.DateField(null=True)
+    #: ``MM-DD`` by which this carrier's annual report is due, instead of its policy's.
+    report_due_override = pw.CharField(max_length=5, null=True)
     #: Derived dates (SPEC §3.2), stored so that they filter and sort in SQL; only
     #: ``registry.state.refresh_dates`` writes them, from ``registry.lifecycle.derive``.
     valid_until = pw.DateField(null=True, index=True)

@@ -19,6 +19,13 @@ class EvaluationPolicy(BaseModel):
     #: Month-day ``MM-DD`` by which last year's annual report is due, or null.
     report_due = pw.CharField(max_length=5, null=True)
     warn_days = JSONField(default=lambda: [90, 30, 7])
+    #: Whether validity lapses by the calendar: false for carriers evaluated only in
+    #: rounds (national postdoctoral workstations), which never expire and get no
+    #: "accreditation expiring" alert.
+    lapses = pw.BooleanField(default=True)
+    #: The published rule the policy follows, in Chinese (issuer, title, document number),
+    #: or a plain statement that none was found and the values are the bureau's choice.
+    source = pw.TextField(null=True)
     note = pw.TextField(null=True)
     #: Roster rules (issue 12): stay, recruitment and incubation periods; null = defaults.
     roster_rules = JSONField(null=True)
@@ -26,6 +33,25 @@ class EvaluationPolicy(BaseModel):
 
     class Meta:
         indexes = ((("type", "level"), True),)
+
+
+class EvaluationCampaign(BaseModel):
+    """An evaluation round announced by notice (SPEC §3.1): it covers the carriers of
+    ``types`` (and ``levels``, all when empty) accredited before ``accredited_before`` (all
+    when null), and asks each for its materials by ``materials_due_on``."""
+
+    name = pw.CharField(max_length=200)
+    #: The issuing document, e.g. 人社厅发〔2025〕12号.
+    document_ref = pw.CharField(max_length=200)
+    types = JSONField()
+    levels = JSONField(default=list)
+    accredited_before = pw.DateField(null=True)
+    #: The day the round was announced: an evaluation recorded on or after it answers it.
+    opened_on = pw.DateField()
+    materials_due_on = pw.DateField(index=True)
+    evaluation_on = pw.DateField(null=True)
+    note = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
 
 
 class Milestone(BaseModel):
