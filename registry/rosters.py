@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import peewee as pw
 
-from registry import access, audit, clock, roster_rules
-from registry.db import locked, utcnow, write_transaction
+from registry import access, audit, clock, roster_rules, writes
+from registry.clock import utcnow
+from registry.db import locked, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Change, EvaluationPolicy, Member, Organization
 
@@ -121,6 +122,11 @@ def audit_view(change: dict[str, Any], who) -> dict[str, Any]:
 
 
 # --- reading --------------------------------------------------------------------------
+
+
+def with_carrier() -> pw.ModelSelect:
+    """Entries with their carrier (one query): the rules of an edit depend on its type."""
+    return Member.select(Member, Carrier).join(Carrier)
 
 
 def readable(who) -> pw.ModelSelect:
@@ -329,29 +335,19 @@ def create_member(carrier: Carrier, data: dict, *, actor: str | None = None) -> 
     return member
 
 
-def _save_if(member: Member, version: int | None) -> None:
-    """Write ``member`` only if it is still at ``version`` (compare and write in one
-    statement: of two writers holding the same ETag exactly one succeeds, the other 412)."""
-    read_version = member.version
-    member.version += 1
-    member.updated_at = utcnow()
-    data = {field: getattr(member, field.name) for field in Member._meta.sorted_fields}
-    data.pop(Member.id)
-    query = Member.update(data).where(Member.id == member.id)
-    if version is not None:
-        query = query.where(Member.version == version)
-    if query.execute() != 1 or (version is not None and read_version != version):
-        raise DomainError(412, f"Member {member.id} changed since you read it.")
-
-
 def update_member(
-    member: Member, data: dict, *, version: int | None = None, actor: str | None = None
+    member_id: int,
+    data: dict,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+    *,
+    actor: str | None = None,
 ) -> Member:
-    """Edit an entry (its role stays); ending a stay (出站, move-out) is an edit setting
-    ``ended_on`` and ``outcome``. An erased entry keeps its personal fields empty (409)."""
-    carrier = Carrier.get_by_id(member.carrier_id)
-    with write_transaction():
-        member = locked(Member.select().where(Member.id == member.id)).get()
+    """Edit an entry (its role stays) if it is at an ``expected`` version (412 otherwise);
+    ending a stay (出站, move-out) is an edit setting ``ended_on`` and ``outcome``. An erased
+    entry keeps its personal fields empty (409)."""
+    with writes.guarded(Member, member_id, expected, "member", with_carrier()) as edit:
+        member = edit.row
+        carrier = member.carrier
         if member.erased_at is not None and any(
             data.get(name) for name in roster_rules.PERSONAL_FIELDS
         ):
@@ -363,7 +359,7 @@ def update_member(
         _check(carrier, entry, previous, member.id)
         before = as_dict(member)
         _apply(member, entry, previous, carrier)
-        _save_if(member, version)
+        edit.save()
         after = as_dict(member)
         audit.record_change(
             "update", "member", member.id, before, after, actor=actor, carrier_id=carrier.id
@@ -375,20 +371,26 @@ def update_member(
     return member
 
 
-def erase_member(member: Member, *, version: int | None = None, actor: str | None = None):
-    """Erase an entry's personal fields on request (PIPL): name, institution, title and topic
-    are emptied here and in the entry's earlier audit records; role, dates and outcome stay,
-    so every count stays right. The erasure itself is audited (without the erased values).
+def erase_member(
+    member_id: int,
+    expected: Collection[int] | None = writes.ANY_VERSION,
+    *,
+    actor: str | None = None,
+) -> Member:
+    """Erase an entry's personal fields on request (PIPL), if it is at an ``expected`` version
+    (412 otherwise): name, institution, title and topic are emptied here and in the entry's
+    earlier audit records; role, dates and outcome stay, so every count stays right. The
+    erasure itself is audited (without the erased values).
     """
-    with write_transaction():
-        member = locked(Member.select().where(Member.id == member.id)).get()
+    with writes.guarded(Member, member_id, expected, "member") as edit:
+        member = edit.row
         if member.erased_at is not None:
             raise DomainError(409, f"Member {member.id} was erased already.")
         before = masked(audit.jsonable(as_dict(member)))
         for name in roster_rules.PERSONAL_FIELDS:
             setattr(member, name, None)
         member.erased_at = utcnow()
-        _save_if(member, version)
+        edit.save()
         _scrub_audit(member.id)
         after = as_dict(member)
         audit.record_change(

@@ -131,6 +131,10 @@ class RosterMetricsSchema(ma.Schema):
     )
 
 
+#: The sort keys of a carrier's roster; the list across carriers sorts by carrier too.
+SORT_KEYS = ("name", "role", "started_on", "ended_on", "planned_end_on", "created_at")
+
+
 class MemberQueryArgsSchema(ListArgsSchema):
     """Filters of a roster list."""
 
@@ -140,7 +144,7 @@ class MemberQueryArgsSchema(ListArgsSchema):
     active = fields.Boolean(
         metadata={"description": "true: on the roster today (started, not ended); false: not."}
     )
-    sort = sort_field(["name", "role", "started_on", "ended_on", "planned_end_on", "created_at"])
+    sort = sort_field(SORT_KEYS)
 
 
 class AllMemberQueryArgsSchema(MemberQueryArgsSchema):
@@ -150,9 +154,7 @@ class AllMemberQueryArgsSchema(MemberQueryArgsSchema):
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Entries of this carrier."},
     )
-    sort = sort_field(
-        ["name", "role", "carrier_id", "started_on", "ended_on", "planned_end_on", "created_at"]
-    )
+    sort = sort_field(("carrier_id", *SORT_KEYS))
 
 
 class PrefillArgsSchema(ma.Schema):

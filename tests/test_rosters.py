@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from registry import clock
+from registry import clock, uscc
 from registry.models import Member
 
 D = dt.date.fromisoformat
@@ -288,6 +288,32 @@ def test_patch_needs_if_match_and_refuses_a_stale_one(api, admin, station):
         api.patch(path, json={"topic": "再"}, token=admin, headers={"If-Match": stale}).status_code
         == 412
     )
+
+
+def test_two_writes_with_one_etag_one_wins_and_the_loser_changes_nothing(
+    api, admin, station, db_state
+):
+    """PATCH and DELETE (erasure) compare the ETag's version with the stored one in their
+    write transaction (registry/writes.py): of two writers holding one ETag one wins."""
+    carrier = station()
+    one = add(api, admin, carrier["id"], role="postdoc", name="甲", started_on="2024-01-01")
+    other = add(api, admin, carrier["id"], role="postdoc", name="乙", started_on="2024-01-01")
+    path = members_path(carrier["id"], one.get_json()["id"])
+    etag = api.get(path, token=admin).headers["ETag"]
+    first = api.patch(path, json={"topic": "先"}, token=admin, headers={"If-Match": etag})
+    assert first.status_code == 200 and first.headers["ETag"] != etag
+    state = db_state()
+    second = api.patch(path, json={"topic": "后"}, token=admin, headers={"If-Match": etag})
+    assert second.status_code == 412
+    assert second.mimetype == "application/problem+json"
+    assert api.delete(path, token=admin, headers={"If-Match": etag}).status_code == 412
+    # Another entry's ETag names no version of this one.
+    foreign = other.headers["ETag"]
+    assert api.delete(path, token=admin, headers={"If-Match": foreign}).status_code == 412
+    assert db_state() == state
+    assert api.get(path, token=admin).get_json()["topic"] == "先"
+    current = first.headers["ETag"]
+    assert api.delete(path, token=admin, headers={"If-Match": current}).status_code == 204
 
 
 # --- who reads and writes ----------------------------------------------------------------
@@ -681,7 +707,9 @@ def test_demo_rosters_make_metrics_and_alerts_non_trivial(app, api, admin, in_db
 
 
 def test_partner_reads_the_roster_of_its_approved_joint_base(api, admin, make_token, org_factory):
-    enterprise, university = org_factory(), org_factory(kind="university")
+    first17 = "91330282000000712"
+    enterprise = org_factory(uscc=first17 + uscc.check_character(first17))
+    university = org_factory(kind="university")
     partner = make_token("partner", [university["id"]])
     other_partner = make_token("partner", [org_factory(kind="university")["id"]])
     registration = api.post(
@@ -689,7 +717,8 @@ def test_partner_reads_the_roster_of_its_approved_joint_base(api, admin, make_to
         json={
             "name": "校企合作实习实践基地",
             "level": "county",
-            "host_organization_id": enterprise["id"],
+            "host_uscc": enterprise["uscc"],
+            "host_name": enterprise["name"],
             "partners": [{"organization_id": university["id"], "role": "university"}],
             "contact": {"name": "王老师", "phone": "0574-12345678"},
         },

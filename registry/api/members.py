@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import abort
 
 from registry import access, clock, directory, rosters
-from registry.api.common import (
-    LIST_HEADERS,
-    ResourceBlueprint,
-    check_if_match,
-    error_responses,
-    etag_of,
-    etag_protected,
-    paginate,
-)
-from registry.db import apply_sort
+from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Member
 from schemas.common import update_schema
 from schemas.members import (
@@ -41,40 +31,26 @@ blp = ResourceBlueprint(
     "erases them on request (PIPL) and keeps the entry, so counts stay right.",
     etag_prefix="m",
 )
-ETAG = "m"
-SORTS = {
-    "name": Member.name,
-    "role": Member.role,
-    "carrier_id": Member.carrier,
-    "started_on": Member.started_on,
-    "ended_on": Member.ended_on,
-    "planned_end_on": Member.planned_end_on,
-    "created_at": Member.created_at,
-}
+#: The sort keys of both roster lists (those of one carrier are a subset).
+SORTS = sort_columns(AllMemberQueryArgsSchema, Member, carrier_id=Member.carrier)
 
 
 def listed(query, args):
-    """A sorted page of ``query`` as the API shows it, with the list headers."""
+    """A sorted page of ``query`` narrowed by the roster filters, with the list headers."""
     query = rosters.filtered(query, args, clock.today())
-    query = apply_sort(query, args.get("sort"), SORTS, Member.started_on.desc(nulls="LAST"))
-    rows, headers = paginate(query, args["page"], args["page_size"])
-    return rosters.present(rows), 200, headers
+    return blp.page(query, args, rosters.present, SORTS, Member.started_on.desc(nulls="LAST"))
 
 
 def get_member(carrier_id: int, member_id: int) -> Member:
     """An entry of a carrier whose roster the caller may read (401, 403, 404)."""
     carrier = directory.fully_readable(carrier_id)
-    member = Member.get_or_none((Member.id == member_id) & (Member.carrier == carrier.id))
-    if member is None:
-        abort(404, message=f"Carrier {carrier_id} has no member {member_id}.")
-    return member
+    roster = Member.select().where(Member.carrier == carrier.id)
+    return blp.get_or_404(roster, member_id, f"member of carrier {carrier.id} with id")
 
 
 @blp.route("/carriers/<id:carrier_id>/members")
 class CarrierMembers(MethodView):
-    @blp.arguments(MemberQueryArgsSchema, location="query")
-    @blp.response(200, MemberSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401, 403, 404)
+    @blp.listing(MemberQueryArgsSchema, MemberSchema(many=True), 401, 403, 404)
     def get(self, args, carrier_id):
         """List a carrier's roster (whoever may read the carrier fully)
 
@@ -85,7 +61,7 @@ class CarrierMembers(MethodView):
         return listed(Member.select().where(Member.carrier == carrier.id), args)
 
     @blp.arguments(MemberSchema)
-    @blp.response(201, MemberSchema)
+    @blp.write_response(MemberSchema, 201)
     @error_responses(blp, 400, 401, 403, 404, 413)
     def post(self, data, carrier_id):
         """Add a roster entry (bureau admin, or an operator of the carrier)
@@ -99,19 +75,16 @@ class CarrierMembers(MethodView):
         carrier = directory.fully_readable(carrier_id)
         access.require_carrier_operator(carrier)
         member = rosters.create_member(carrier, data)
-        return (
+        return blp.created(
             rosters.as_dict(member),
-            201,
-            {
-                "ETag": etag_of(ETAG, member),
-                "Location": f"/api/v1/carriers/{carrier.id}/members/{member.id}",
-            },
+            member,
+            f"{blp.url_prefix}/carriers/{carrier.id}/members/{member.id}",
         )
 
 
 @blp.route("/carriers/<id:carrier_id>/members/<id:member_id>")
 class CarrierMembersById(MethodView):
-    @blp.response(200, MemberSchema)
+    @blp.read_response(MemberSchema)
     @error_responses(blp, 401, 403, 404)
     def get(self, carrier_id, member_id):
         """Get one roster entry (with its ETag)"""
@@ -119,8 +92,8 @@ class CarrierMembersById(MethodView):
         return blp.read(member, lambda: rosters.as_dict(member))
 
     @blp.arguments(update_schema(MemberUpdateSchema))
-    @blp.response(200, MemberSchema)
-    @etag_protected(blp)
+    @blp.write_response(MemberSchema)
+    @blp.etag_protected
     @error_responses(blp, 400, 401, 403, 404, 409, 413)
     def patch(self, data, carrier_id, member_id):
         """Edit a roster entry; end a stay (出站, move-out) with `ended_on` and `outcome`
@@ -132,12 +105,11 @@ class CarrierMembersById(MethodView):
         """
         member = get_member(carrier_id, member_id)
         access.require_carrier_operator(member.carrier)
-        check_if_match(ETAG, member)
-        member = rosters.update_member(member, data, version=member.version)
-        return rosters.as_dict(member), 200, {"ETag": etag_of(ETAG, member)}
+        member = rosters.update_member(member.id, data, blp.expected_version(member.id))
+        return blp.written(rosters.as_dict(member), member)
 
     @blp.response(204)
-    @etag_protected(blp)
+    @blp.etag_protected
     @error_responses(blp, 401, 403, 404, 409)
     def delete(self, carrier_id, member_id):
         """Erase a roster entry's personal fields on request (PIPL)
@@ -149,16 +121,13 @@ class CarrierMembersById(MethodView):
         """
         member = get_member(carrier_id, member_id)
         access.require_carrier_operator(member.carrier)
-        check_if_match(ETAG, member)
-        rosters.erase_member(member, version=member.version)
+        rosters.erase_member(member.id, blp.expected_version(member.id))
         return None
 
 
 @blp.route("/members")
 class Members(MethodView):
-    @blp.arguments(AllMemberQueryArgsSchema, location="query")
-    @blp.response(200, MemberSchema(many=True), headers=LIST_HEADERS)
-    @error_responses(blp, 401)
+    @blp.listing(AllMemberQueryArgsSchema, MemberSchema(many=True), 401)
     def get(self, args):
         """List the roster entries the caller may read, across carriers
 
