@@ -64,7 +64,9 @@ def test_anonymous_never_gets_a_non_public_field(api, full_carrier, make_token, 
             else:
                 assert field not in shown, field
                 value = full_carrier[field]
-                if value not in (None, 0, {}, []):
+                # Text and documents must not surface under another key; a small number (an
+                # alert count) is no fingerprint: its digits stand in any date of the body.
+                if isinstance(value, str | dict | list) and value:
                     assert json.dumps(value, ensure_ascii=False).strip('"') not in text, field
 
 
