@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -324,13 +324,24 @@ def latest_evaluations(of_carriers, since: dt.date, day: dt.date) -> dict[int, d
     }
 
 
-def reconcile(rows: list, day: dt.date, rules: Rules, *, contiguous: bool = False) -> Reconciled:
+def reconcile(
+    rows: list,
+    day: dt.date,
+    rules: Rules,
+    *,
+    contiguous: bool = False,
+    moved: Collection[int] = (),
+) -> Reconciled:
     """Bring the alerts of the carriers ``rows`` (read with :data:`CARRIER_COLUMNS`, sorted
     by id) in line with the rules on ``day``; call inside the transaction of the write or of
     the scan's batch.
 
     ``contiguous``: the rows are every carrier of their id range (the scan's batches), so
     the alerts are selected by that range, cheaper than sending a thousand ids.
+
+    The version of every carrier whose alerts opened or resolved moves on (its ETag covers
+    ``open_alert_count``), except the carriers in ``moved``: the write calling this has
+    moved their version in the same transaction already, so one write is one version.
     """
     done = Reconciled()
     if not rows:
@@ -443,7 +454,7 @@ def reconcile(rows: list, day: dt.date, rules: Rules, *, contiguous: bool = Fals
             )
     # A carrier shows its open-alert count: its ETag must change with it, in the same
     # transaction (a write that reconciles its own carrier re-reads it afterwards).
-    writes.bump_versions(Carrier, done.changed_carriers)
+    writes.bump_versions(Carrier, done.changed_carriers - set(moved))
     return done
 
 
@@ -470,7 +481,11 @@ def deferred(day: dt.date | None = None) -> Iterator[None]:
 
 
 def reconcile_carriers(
-    carrier_ids: Iterable[int], day: dt.date | None = None, rules: Rules | None = None
+    carrier_ids: Iterable[int],
+    day: dt.date | None = None,
+    rules: Rules | None = None,
+    *,
+    moved: Collection[int] = (),
 ) -> Reconciled:
     """Reconcile the alerts of some carriers on ``day`` (today by default), for a write that
     moved their deadlines; call inside the write's transaction, after the carrier's stored
@@ -492,7 +507,7 @@ def reconcile_carriers(
             .order_by(Carrier.id)
             .namedtuples()
         )
-        part = reconcile(rows, day, rules)
+        part = reconcile(rows, day, rules, moved=moved)
         done.opened.update(part.opened)
         done.resolved.update(part.resolved)
         done.days_left_updated += part.days_left_updated

@@ -347,7 +347,7 @@ def update_carrier(
         edit.save()
         _write_links(carrier, data)
         # An override of valid_until or next_evaluation_on moves deadlines: alerts follow.
-        alerts.reconcile_carriers([carrier.id])
+        alerts.reconcile_carriers([carrier.id], moved=[carrier.id])
         carrier = load(carrier.id)
         after = snapshot(carrier)
         changed = sorted(key for key in after if after[key] != before[key])

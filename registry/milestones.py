@@ -142,7 +142,7 @@ def record_milestone(
             ) from error
         milestone.save()
         if reconcile:
-            alerts.reconcile_carriers([carrier.id])
+            alerts.reconcile_carriers([carrier.id], moved=[carrier.id])
         after = carriers.snapshot(carriers.load(carrier.id))
         audit.record_change(
             audit_action,
@@ -192,7 +192,7 @@ def void_milestone(milestone: Milestone, reason: str, *, actor: str | None = Non
         milestone.void_reason = reason
         milestone.updated_at = utcnow()
         milestone.save()
-        alerts.reconcile_carriers([carrier.id])
+        alerts.reconcile_carriers([carrier.id], moved=[carrier.id])
         after = carriers.snapshot(carriers.load(carrier.id))
         changed = sorted(key for key in after if after[key] != before[key])
         audit.record_change(
