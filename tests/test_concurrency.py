@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from servers import free_port
 
 from registry import state
 from registry.models import Carrier, Change
@@ -34,21 +34,10 @@ PATCHES = 50
 MILESTONES = 20
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18150-18199")
-
-
 @pytest.fixture
 def server(app, database_url, tmp_path):
     """The API served by a separate process on the test's database; stopped by PID."""
-    port = free_port()
+    port = free_port(PORTS)
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
@@ -34,21 +34,10 @@ def walkthrough() -> str:
     return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18400-18449")
-
-
 @pytest.fixture
 def served_demo(tmp_path):
     """A fresh SQLite demo served on 127.0.0.1 (stopped by PID, also when the test fails)."""
-    port = free_port()
+    port = free_port(PORTS)
     env = {
         **os.environ,
         "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'walkthrough.db'}",
