@@ -50,12 +50,31 @@ def database_url(template_db, tmp_path) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def shared_app(template_db):
+    """One app for the whole run, with its settings as built.
+
+    Building an app costs most of a second (flask-smorest writes the OpenAPI document as the
+    blueprints register), which over a thousand tests on two engines was a third of CI. The
+    app holds no state of its own between requests (the database is the module's proxy, bound
+    per test below), so each test gets this one back with its settings restored."""
+    url = PG_URL or f"sqlite:///{template_db}"
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SCHEDULER": False})
+    return app, dict(app.config), db.database.obj
+
+
 @pytest.fixture
-def app(database_url):
+def app(shared_app, database_url):
     """The app on a fresh database holding the default evaluation policies."""
     from fixtures import loader
 
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "SCHEDULER": False})
+    app, settings, session_database = shared_app
+    app.config.clear()
+    app.config.update(settings, DATABASE_URL=database_url)
+    if PG_URL:
+        db.database.initialize(session_database)
+    else:
+        db.bind(database_url, settings["DB_BUSY_TIMEOUT_MS"])
     with app.app_context():
         with db.database.connection_context():
             if PG_URL:

@@ -13,7 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, request
 from flask_smorest import Blueprint
 
-from registry import db
+from registry import db, places
 from registry.api import jsonbody
 from registry.api.common import Api, IdConverter, problem, vary_on_caller
 
@@ -57,6 +57,23 @@ def describe_path_parameters(spec) -> None:
                         "description",
                         f"Id of the {what}." if name.endswith("_id") else f"The {what}.",
                     )
+
+
+def describe_towns(spec, towns: tuple[str, ...]) -> None:
+    """Enumerate the configured towns wherever a body field or query parameter is ``town``:
+    the list comes from configuration (``REGISTRY_TOWNS_FILE``), so the marshmallow field
+    cannot declare it, and without it the document would promise any string."""
+    for schema in spec.components.schemas.values():
+        town = schema.get("properties", {}).get("town")
+        if town is not None:
+            town["enum"] = [*towns, None] if town.get("nullable") else list(towns)
+    for operations in spec._paths.values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if isinstance(parameter, dict) and parameter.get("name") == "town":
+                    parameter.setdefault("schema", {})["enum"] = list(towns)
 
 
 def register_api(app: Flask) -> None:
@@ -127,6 +144,8 @@ def register_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
+    with app.app_context():
+        describe_towns(api.spec, places.towns())
     jsonbody.document_body_errors(api.spec)
     jsonbody.install(app)
     jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
