@@ -76,6 +76,7 @@ def register_api(app: Flask) -> None:
         policies,
         registrations,
         reports,
+        spreadsheets,
         targets,
         tokens,
         webhooks,
@@ -110,6 +111,7 @@ def register_api(app: Flask) -> None:
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
     for module in (
         organizations,
+        spreadsheets,
         carriers,
         milestones,
         reports,
