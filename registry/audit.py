@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import peewee as pw
 from flask import g, has_request_context
 
 from registry import clock
@@ -174,3 +175,54 @@ def redact_secrets(value: Any, name: str = "") -> Any:
     if isinstance(value, str) and (name == "url" or name.endswith("_url")):
         return redact_url(value)
     return value
+
+
+# --- reading the audit trail ---------------------------------------------------------------
+
+
+def change_as_dict(change: Change) -> dict:
+    """An audit record as the API shows it, with the top-level fields it changed (all of
+    them for a creation or a deletion)."""
+    before, after = change.before or {}, change.after or {}
+    if change.before is None or change.after is None:
+        changed = sorted(before or after)
+    else:
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return {
+        "id": change.id,
+        "at": change.at,
+        "actor": change.actor,
+        "actor_id": change.actor_id,
+        "token_name": change.token_name,
+        "action": change.action,
+        "object_type": change.object_type,
+        "object_id": change.object_id,
+        "carrier_id": change.carrier_id,
+        "before": change.before,
+        "after": change.after,
+        "changed": changed,
+        "request_id": change.request_id,
+        "created_at": change.created_at,
+        "updated_at": change.updated_at,
+    }
+
+
+def filter_changes(query: pw.ModelSelect, args: dict) -> pw.ModelSelect:
+    """``query`` narrowed by the audit filters, in the order asked (newest first by default)."""
+    for name in ("object_type", "object_id", "actor", "actor_id", "action", "request_id"):
+        if name in args:
+            query = query.where(getattr(Change, name) == args[name])
+    if "time_from" in args:
+        query = query.where(Change.at >= args["time_from"][0])
+    if "time_to" in args:
+        bound, inclusive = args["time_to"]
+        query = query.where(Change.at <= bound if inclusive else Change.at < bound)
+    if args.get("sort") == "at":
+        return query.order_by(Change.at, Change.id)
+    return query.order_by(Change.at.desc(), Change.id.desc())
+
+
+def carrier_history(carrier_id: int, args: dict) -> pw.ModelSelect:
+    """One carrier's audit records (``/carriers/{id}/history``), narrowed and ordered by
+    ``args`` as :func:`filter_changes` does (newest first by default)."""
+    return filter_changes(Change.select().where(Change.carrier_id == carrier_id), args)

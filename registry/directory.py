@@ -19,6 +19,8 @@ The API (``args`` are the list's query parameters as ``CarrierQueryArgsSchema`` 
 * :func:`as_of` ``(args)`` / :func:`shown_as_of` ``(pasts, day)`` — the same list on the
   past day ``args["as_of"]`` (filtered and sorted in Python, see registry.timeline);
 * :func:`stats` ``(args)`` — ``{"total", "groups"}``, with or without ``as_of``;
+* :func:`listing` ``(args)`` — one page of the list as the caller may see it, and the total:
+  what ``GET /carriers`` answers and the directory pages show;
 * :func:`find` ``(carrier_id)`` / :func:`find_as_of` ``(carrier_id, day)`` — one carrier (404
   when the caller may not see it);
 * :func:`fully_readable` ``(carrier_id)`` — one carrier whose non-public records (history,
@@ -174,6 +176,18 @@ def shown(rows: list[Carrier]) -> list[dict]:
     full = access.full_read_ids(access.principal(), rows)
     items = carriers.present(rows, full)
     return [item if item["id"] in full else access.public_view(item) for item in items]
+
+
+def listing(args: dict) -> tuple[list[dict], int]:
+    """Page ``args["page"]`` of the carrier list as the caller may see it (``as_of`` too),
+    and how many carriers the whole list has: the list of the API and of the pages."""
+    start = (args["page"] - 1) * args["page_size"]
+    if "as_of" in args:
+        pasts = as_of(args)
+        return shown_as_of(pasts[start : start + args["page_size"]], args["as_of"]), len(pasts)
+    query = sort(visible(args), args.get("sort"))
+    total = query.order_by().count()
+    return shown(list(query.paginate(args["page"], args["page_size"]))), total
 
 
 def find(carrier_id: int) -> Carrier:

@@ -51,10 +51,7 @@ class CarrierReports(MethodView):
     def get(self, args, carrier_id):
         """List a carrier's annual reports, newest year first"""
         carrier = directory.fully_readable(carrier_id)
-        query = AnnualReport.select().where(AnnualReport.carrier == carrier.id)
-        if "status" in args:
-            query = query.where(AnnualReport.status == args["status"])
-        query = query.order_by(AnnualReport.year.desc())
+        query = reports.of_carrier(carrier.id, args.get("status"))
         return blp.page(query, args, lambda rows: [reports.as_dict(row) for row in rows])
 
     @blp.arguments(AnnualReportSchema)
