@@ -51,5 +51,8 @@ def create_app(config: dict | None = None) -> Flask:
         return response
 
     register_api(app)
+    from registry.web import register_web
+
+    register_web(app)
     register_cli(app)
     return app

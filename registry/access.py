@@ -183,12 +183,17 @@ def principal_for_feed_key(key: str) -> Principal | None:
     found = Principal.get_or_none(Principal.feed_key_hash == digest)
     if found is None or not hmac.compare_digest(found.feed_key_hash, digest):
         return None
-    holds_token = (
+    return found if holds_active_token(found) else None
+
+
+def holds_active_token(who: Principal) -> bool:
+    """Whether ``who`` holds a token neither revoked nor expired: its feed key works only
+    then."""
+    return (
         Token.select(Token.id)
-        .where((Token.principal == found.id) & active_token_condition())
+        .where((Token.principal == who.id) & active_token_condition())
         .exists()
     )
-    return found if holds_token else None
 
 
 def accepts_feed_key() -> bool:

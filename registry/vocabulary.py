@@ -165,16 +165,16 @@ PARTNER_ROLES: dict[str, str] = {
 ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
 
 #: Actions of the audit trail (SPEC §5.1 ``change``).
-CHANGE_ACTIONS: list[str] = [
-    "create",
-    "update",
-    "delete",
-    "milestone",
-    "void",
-    "review",
-    "import",
-    "token",
-]
+CHANGE_ACTIONS: dict[str, str] = {
+    "create": "创建",
+    "update": "修改",
+    "delete": "删除",
+    "milestone": "记录里程碑",
+    "void": "作废里程碑",
+    "review": "审核",
+    "import": "导入",
+    "token": "令牌",
+}
 
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
@@ -189,6 +189,13 @@ ALERT_KINDS: dict[str, str] = {
     "postdoc_overstay": "博士后超期在站",
     "no_postdoc_recruited": "未招收博士后",
     "incubation_overdue": "孵化超期",
+}
+
+#: States of an alert: raised by the scan, acknowledged by a person, resolved by the scan.
+ALERT_STATUSES: dict[str, str] = {
+    "open": "待处理",
+    "acknowledged": "已确认",
+    "resolved": "已解除",
 }
 
 #: Events written to the outbox (SPEC §7) and what webhooks may subscribe to. Delivery
