@@ -70,6 +70,7 @@ def _page_helpers() -> dict[str, Any]:
     return {
         "labels": query.labels(),
         "local_time": query.local_time,
+        "number": query.number,
         "field_labels": query.field_labels(),
         "filter_labels": query.FILTER_LABELS,
         "coded_filters": query.CODED_FILTERS,

@@ -114,9 +114,22 @@ def field_labels() -> dict[str, str]:
     return {
         **found,
         "host_organization": "依托单位",
+        "host_organization_id": "依托单位",
+        "contact": "联系人",
+        "attributes": "扩展属性",
+        "report_due": "年报截止日（月-日）",
+        "roster_metrics": "名册统计",
+        "milestone": "里程碑",
         "created_at": "登记时间",
         "updated_at": "更新时间",
     }
+
+
+def number(value) -> str:
+    """A figure as people write it: whole numbers without a decimal point."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def labels() -> dict:
