@@ -136,15 +136,22 @@ def is_active(token: Token, now: dt.datetime | None = None) -> bool:
     return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
 
 
+def is_enabled(principal: Principal) -> bool:
+    """Not disabled by an admin (issue 13): a disabled person's tokens, feed key and page
+    sessions all stop working."""
+    return principal.disabled_at is None
+
+
 def principal_for_token(token: str) -> tuple[Principal, Token] | None:
-    """The principal behind a presented token, or None when it is unknown, expired or revoked."""
+    """The principal behind a presented token, or None when it is unknown, expired or
+    revoked, or its principal disabled."""
     digest = hash_token(token)
     row = Token.select(Token, Principal).join(Principal).where(Token.token_hash == digest).first()
     # The lookup is by the unique index on the hash; the constant-time comparison guards the
     # equality itself so that nothing about a stored hash leaks through timing.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    if not is_active(row):
+    if not is_active(row) or not is_enabled(row.principal):
         return None
     return row.principal, row
 
@@ -182,6 +189,8 @@ def principal_for_feed_key(key: str) -> Principal | None:
     digest = hash_token(key)
     found = Principal.get_or_none(Principal.feed_key_hash == digest)
     if found is None or not hmac.compare_digest(found.feed_key_hash, digest):
+        return None
+    if not is_enabled(found):
         return None
     return found if holds_active_token(found) else None
 

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from registry import db
+from registry.vocabulary import ROLES
 
 
 def _create_app():
@@ -108,7 +109,7 @@ def load_fixtures_command(demo: bool, as_of: dt.date | None):
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["bureau_admin", "bureau_viewer", "operator", "partner"]),
+    type=click.Choice(ROLES),
 )
 @click.option(
     "--organization",
@@ -151,6 +152,41 @@ def create_token_command(
     if expires_at:
         click.echo(f"It expires at {expires_at.isoformat(timespec='seconds')} UTC.")
     click.echo(token)
+
+
+@click.command("invite")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--organization",
+    "organization_ids",
+    type=int,
+    multiple=True,
+    help="Organisation the person acts for (repeatable; operators and partners).",
+)
+@click.option("--name", required=True, help="The person's name: what they sign in with.")
+@with_appcontext
+def invite_command(role: str, organization_ids: tuple[int, ...], name: str):
+    """Invite a person to the pages and print the one-time link (alone on the last line)
+    where they set their password; it is valid for REGISTRY_INVITE_DAYS days."""
+    from registry import people
+    from registry.errors import DomainError
+    from registry.web.account import invitation_url
+
+    config = current_app.config
+    base = config["PUBLIC_URL"] or f"http://{config['HOST']}:{config['PORT']}"
+    with db.database.connection_context():
+        try:
+            person, token = people.invite(
+                name=name, role=role, organization_ids=list(organization_ids), actor="cli"
+            )
+        except DomainError as error:
+            texts = [text for messages in (error.errors or {}).values() for text in messages]
+            raise click.UsageError(" ".join(texts) or error.message) from error
+    with current_app.test_request_context(base_url=base):
+        link = invitation_url(token, base)
+    days = config["INVITE_DAYS"]
+    click.echo(f"Invitation for {person.name} ({role}); valid for {days} days, once. Pass on:")
+    click.echo(link)
 
 
 @click.command("run")
@@ -295,6 +331,7 @@ COMMANDS = [
     rebuild_command,
     load_fixtures_command,
     create_token_command,
+    invite_command,
     run_command,
     deliver_command,
     scan_command,

@@ -145,6 +145,56 @@ SETTINGS: list[Setting] = [
         "disabled and its owner alerted.",
         int,
     ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Key signing the pages' session cookies; empty means a random key made once and kept "
+        "in the database (shared by every worker). Changing it signs everyone out.",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "Address people open the pages at (e.g. `https://registry.example.gov.cn`), used in "
+        "the invitation links `registry invite` prints; empty means `http://HOST:PORT`.",
+    ),
+    Setting(
+        "SESSION_HOURS",
+        12,
+        "How long a page session lasts after sign-in, in hours.",
+        int,
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        False,
+        "Send the session cookie over HTTPS only (set 1 behind TLS).",
+        bool,
+    ),
+    Setting(
+        "INVITE_DAYS",
+        3,
+        "How many days an invitation link stays valid.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_MAX_FAILURES",
+        5,
+        "Failed sign-ins of one account within `SIGN_IN_WINDOW_MINUTES` after which its "
+        "sign-in is refused until the window has passed.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_MAX_ADDRESS_FAILURES",
+        20,
+        "Failed sign-ins from one client address within `SIGN_IN_WINDOW_MINUTES` after which "
+        "sign-ins from it are refused until the window has passed.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_WINDOW_MINUTES",
+        15,
+        "The window in which failed sign-ins are counted, in minutes.",
+        int,
+    ),
 ]
 
 

@@ -650,6 +650,54 @@ def _payload_carrier_id(data) -> int | None:
     return None
 
 
+def _people_who_sign_in() -> None:
+    """Pages for people (issue 13): a principal gets a password, an invitation link, a
+    disabled flag and a session generation; failed sign-ins are counted; the processes
+    share a random secret (the session signing key when none is configured).
+
+    Frozen here as they were at version 14."""
+
+    class Base(pw.Model):
+        id = IdField()
+        created_at = pw.DateTimeField()
+        updated_at = pw.DateTimeField()
+
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class SignInAttempt(Base):
+        kind = pw.CharField(max_length=10)
+        key = pw.CharField(max_length=200)
+        failed_at = pw.DateTimeField(index=True)
+
+        class Meta:
+            indexes = ((("kind", "key", "failed_at"), False),)
+
+    class SiteSecret(Base):
+        name = pw.CharField(max_length=40, unique=True)
+        value = pw.CharField(max_length=200)
+
+    database.create_tables([SignInAttempt, SiteSecret], safe=True)
+    columns = {
+        "password_hash": pw.CharField(max_length=255, null=True),
+        "password_set_at": pw.DateTimeField(null=True),
+        "invite_hash": pw.CharField(max_length=64, null=True, unique=True),
+        "invite_expires_at": pw.DateTimeField(null=True),
+        "disabled_at": pw.DateTimeField(null=True),
+        "session_generation": pw.IntegerField(default=0),
+    }
+    present = {column.name for column in database.get_columns("principal")}
+    migrator = SchemaMigrator.from_database(database.obj)
+    operations = [
+        migrator.add_column("principal", name, field)
+        for name, field in columns.items()
+        if name not in present
+    ]
+    if operations:
+        migrate(*operations)
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -675,4 +723,9 @@ MIGRATIONS = [
     ),
     (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
     (9, "a carrier's own annual-report due day (override)", _carrier_report_due_override),
+    (
+        14,
+        "people who sign in: passwords, invitations, sessions, sign-in failures",
+        _people_who_sign_in,
+    ),
 ]

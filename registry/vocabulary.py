@@ -163,6 +163,12 @@ PARTNER_ROLES: dict[str, str] = {
 }
 
 ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
+ROLE_LABELS: dict[str, str] = {
+    "bureau_admin": "主管部门管理员",
+    "bureau_viewer": "主管部门查阅人员",
+    "operator": "载体运营单位",
+    "partner": "合作单位",
+}
 
 #: Actions of the audit trail (SPEC §5.1 ``change``).
 CHANGE_ACTIONS: dict[str, str] = {

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from pages import TEST_PASSWORD, post_form, session_cookie, truncate_postgres
 
 from registry import create_app, db, schema
 
@@ -33,14 +34,6 @@ def template_db(tmp_path_factory) -> str | None:
     return str(path)
 
 
-def _truncate_postgres(database) -> None:
-    tables = [name for name in database.get_tables() if name != "schema_version"]
-    if tables:
-        database.execute_sql(
-            "TRUNCATE " + ", ".join(f'"{name}"' for name in tables) + " RESTART IDENTITY CASCADE"
-        )
-
-
 @pytest.fixture
 def database_url(template_db, tmp_path) -> str:
     if PG_URL:
@@ -59,7 +52,7 @@ def app(database_url):
     with app.app_context():
         with db.database.connection_context():
             if PG_URL:
-                _truncate_postgres(db.database.obj)
+                truncate_postgres(db.database.obj)
             loader.load_policies()
     yield app
     if not db.database.is_closed():
@@ -302,3 +295,44 @@ def in_db(app):
             yield
 
     return context
+
+
+# --- people who sign in to the pages (issue 13) --------------------------------------------
+
+
+@pytest.fixture
+def make_person(app):
+    """``make_person(role, org_ids=(), name=None)`` invites a person and sets their
+    password (:data:`TEST_PASSWORD`) through ``registry.people``; returns the principal."""
+    from registry import people
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str, org_ids=(), name: str | None = None):
+        with app.test_request_context(), db.database.connection_context():
+            _, invitation = people.invite(
+                name=name or f"{role}-person-{next(counter)}",
+                role=role,
+                organization_ids=list(org_ids),
+                actor="tests",
+            )
+            return people.set_password(invitation, TEST_PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def page_client(app, make_person):
+    """``page_client(role, org_ids=())``: a Flask test client signed in to the pages as a
+    new person of ``role`` (``.person`` is the principal; ``.form(path, data)`` posts a
+    form with the CSRF token)."""
+
+    def make(role: str, org_ids=(), name: str | None = None):
+        person = make_person(role, org_ids, name)
+        client = app.test_client()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], session_cookie(app, person))
+        client.person = person
+        client.form = lambda path, data=None, **kwargs: post_form(client, path, data, **kwargs)
+        return client
+
+    return make

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
-from flask import Blueprint, current_app, render_template, request
+from flask import current_app, render_template, request
 
 from jobs import runs
 from registry import access, alerts, clock, deadlines, directory, targets, vocabulary
 from registry.models import Alert, Target
-from registry.web import charts, require_signed_in
+from registry.web import charts
+from registry.web.pages import bp, signed_in
 from schemas.carriers import StatsArgsSchema
-
-bp = Blueprint("dashboard", __name__, template_folder="templates")
 
 #: How far ahead the dashboard lists deadlines.
 DEADLINE_DAYS = 90
@@ -115,9 +114,9 @@ def count_chart(counts: Counts, level_labels: dict[str, str]) -> charts.Markup:
 
 
 @bp.route("/dashboard")
+@signed_in(*sorted(access.BUREAU_ROLES))
 def dashboard():
     """The bureau's landing page: counts, targets, deadlines, alerts and the last scan."""
-    require_signed_in(*access.BUREAU_ROLES)
     status = request.args.get("status") or "accredited"
     if status == "all":
         status = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 
 from registry import (
     access,
@@ -32,17 +32,10 @@ from registry import (
 from registry.api.spreadsheets import download
 from registry.errors import DomainError
 from registry.models import Alert, Carrier
-from registry.web import query, require_signed_in
+from registry.web import query
+from registry.web.pages import bp, signed_in
 from schemas.carriers import CARRIER_SORTS, CarrierQueryArgsSchema
 from schemas.spreadsheets import CarrierExportArgsSchema
-
-bp = Blueprint(
-    "directory_pages",
-    __name__,
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/assets/directory",
-)
 
 #: Audit records shown on a carrier page (newest first; the API pages through the rest).
 HISTORY_ROWS = 50
@@ -66,9 +59,8 @@ LIST_FILTERS = (
 
 
 @bp.app_context_processor
-def _page_helpers() -> dict[str, Any]:
+def _directory_helpers() -> dict[str, Any]:
     return {
-        "labels": query.labels(),
         "local_time": query.local_time,
         "number": query.number,
         "field_labels": query.field_labels(),
@@ -122,9 +114,10 @@ def public_carrier(carrier_id: int):
 
 
 @bp.route("/carriers")
+@signed_in()
 def carrier_list():
     """The carriers the signed-in person may see, with the API's filters kept in the URL."""
-    who = require_signed_in()
+    who = access.principal()
     listed = _read_list()
     filters = [
         name
@@ -146,10 +139,11 @@ def carrier_list():
 
 
 @bp.route("/carriers/export")
+@signed_in()
 def carrier_export():
     """The current filter of the list as XLSX or CSV (``registry.spreadsheets``, as
     ``GET /api/v1/carriers/export``)."""
-    who = require_signed_in()
+    who = access.principal()
     args, errors = query.load_args(CarrierExportArgsSchema())
     if errors:
         abort(400)
@@ -164,7 +158,7 @@ def carrier_export():
 def carrier(carrier_id: int):
     """A carrier as the signed-in person may see it (the public page for anyone else)."""
     if access.principal() is None:
-        return redirect(url_for("directory_pages.public_carrier", carrier_id=carrier_id))
+        return redirect(url_for("web.public_carrier", carrier_id=carrier_id))
     return render_template("carrier.html", public=False, **carrier_page(carrier_id))
 
 
@@ -225,10 +219,11 @@ def timeline(carrier: Carrier) -> list[dict[str, Any]]:
 
 
 @bp.route("/feed-key", methods=["GET", "POST"])
+@signed_in()
 def feed_key():
     """The signed-in person's calendar feed: a key made here (shown once) goes in the feed
     URL, since calendar clients send no cookie and no header (see ``/api/v1/me/feed-key``)."""
-    who = require_signed_in()
+    who = access.principal()
     carrier_id = request.args.get("carrier_id", type=int)
     made = None
     if request.method == "POST":

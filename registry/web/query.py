@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 import marshmallow as ma
-from flask import current_app, request, url_for
+from flask import request, url_for
 
-from registry import clock, vocabulary
+from registry import clock
 
 #: Most page links shown around the current page.
 PAGE_WINDOW = 2
@@ -99,8 +99,8 @@ FILTER_LABELS = {
     "sort": "排序",
     "page_size": "每页条数",
 }
-#: Filters chosen from a code list, and the labels they are shown with.
-CODED_FILTERS = {"type": "type", "level": "level", "level_min": "level", "status": "status"}
+#: Filters chosen from a code list, and the labels (``labels`` of the templates) they show.
+CODED_FILTERS = {"type": "types", "level": "levels", "level_min": "levels", "status": "statuses"}
 DATE_FILTERS = frozenset(
     {"accredited_from", "accredited_to", "evaluation_due_before", "report_due_before", "as_of"}
 )
@@ -130,22 +130,3 @@ def number(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def labels() -> dict:
-    """The Chinese labels of every code the pages show (registry.vocabulary)."""
-    return {
-        "type": vocabulary.CARRIER_TYPES,
-        "level": vocabulary.level_labels(current_app.config),
-        "status": vocabulary.CARRIER_STATUSES,
-        "milestone": vocabulary.MILESTONE_KINDS,
-        "result": vocabulary.EVALUATION_RESULTS,
-        "report_status": vocabulary.REPORT_STATUSES,
-        "metric": vocabulary.REPORT_METRICS,
-        "alert": vocabulary.ALERT_KINDS,
-        "alert_status": vocabulary.ALERT_STATUSES,
-        "target_metric": vocabulary.TARGET_METRICS,
-        "target_state": vocabulary.TARGET_STATES,
-        "partner_role": vocabulary.PARTNER_ROLES,
-        "action": vocabulary.CHANGE_ACTIONS,
-    }

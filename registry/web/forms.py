@@ -1,0 +1,57 @@
+"""Forms validated with the API's own marshmallow schemas (issue 13 item 6).
+
+A page posts an HTML form; :func:`validate` turns its fields into the JSON the API would
+receive (empty fields left out, or sent as null when clearing is allowed), loads it with
+the API's schema and answers the data or the field errors, in Chinese when the message
+catalogue is there, so that a page and the API accept and refuse exactly the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import marshmallow as ma
+
+
+def translate(messages: dict) -> dict:
+    """Field messages in Chinese through the shared message catalogue (``registry.i18n``)
+    when it is installed; as the schema wrote them otherwise."""
+    try:
+        from registry.i18n import translate_errors
+    except ImportError:  # pragma: no cover - the catalogue ships with issue 13's i18n part
+        return messages
+    return translate_errors(messages)
+
+
+def flat_errors(messages: dict) -> dict[str, list[str]]:
+    """marshmallow's nested messages as ``{field: [text, …]}`` (inner paths lead the text),
+    the way the API's problem+json shows them."""
+    from registry.api.common import _field_messages
+
+    errors: dict[str, list[str]] = {}
+    _field_messages(messages, errors)
+    return errors
+
+
+def form_data(form, fields: Iterable[str], *, nullable: Iterable[str] = ()) -> dict:
+    """The JSON body an API client would send for these form fields: a field left empty is
+    absent, or null when it is one the form may clear (``nullable``)."""
+    data: dict = {}
+    clearable = set(nullable)
+    for name in fields:
+        if name not in form:
+            continue
+        value = form.get(name, "").strip()
+        if value:
+            data[name] = value
+        elif name in clearable:
+            data[name] = None
+    return data
+
+
+def validate(schema: ma.Schema, data: dict) -> tuple[dict | None, dict[str, list[str]]]:
+    """Load ``data`` with ``schema``: ``(loaded, {})`` or ``(None, field errors)``."""
+    try:
+        return schema.load(data), {}
+    except ma.ValidationError as error:
+        return None, flat_errors(translate(error.messages))

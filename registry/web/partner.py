@@ -1,0 +1,1 @@
+"""Partner pages and the bureau review queue (issue 13 item 5)."""
