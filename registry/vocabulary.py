@@ -182,6 +182,23 @@ CHANGE_ACTIONS: dict[str, str] = {
     "token": "令牌",
 }
 
+#: What an audit record is about (its ``object_type``).
+CHANGE_OBJECTS: dict[str, str] = {
+    "carrier": "载体",
+    "milestone": "里程碑",
+    "annual_report": "年度报告",
+    "member": "名册人员",
+    "alert": "预警",
+    "organization": "单位",
+    "principal": "人员",
+    "token": "令牌",
+    "target": "目标",
+    "evaluation_campaign": "评估批次",
+    "evaluation_policy": "评估政策",
+    "webhook": "消息订阅",
+    "webhook_delivery": "消息推送",
+}
+
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
 ALERT_KINDS: dict[str, str] = {

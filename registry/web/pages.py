@@ -300,6 +300,7 @@ def _labels():
             "target_metrics": vocabulary.TARGET_METRICS,
             "metrics": vocabulary.REPORT_METRICS,
             "actions": vocabulary.CHANGE_ACTIONS,
+            "objects": vocabulary.CHANGE_OBJECTS,
         },
         "current": g.get("principal"),
         # Links to pages of other modules show only where those pages exist.
