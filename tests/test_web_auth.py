@@ -4,15 +4,9 @@ cookie and the API's bearer tokens."""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
+from pages import TEST_PASSWORD, post_form
 
-import pytest
-from pages import TEST_PASSWORD, csrf_token_of, post_form
-
-from registry import db, people
-from registry.db import utcnow
-from registry.models import Principal, SignInAttempt
+from registry.models import Principal
 
 
 def _sign_in(client, name, password=TEST_PASSWORD, **kwargs):
