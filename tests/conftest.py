@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -300,18 +301,20 @@ def in_db(app):
 # --- people who sign in to the pages (issue 13) --------------------------------------------
 
 
+#: Numbers of test people: unique in the session (the browser tests share a database).
+PERSON_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture
 def make_person(app):
     """``make_person(role, org_ids=(), name=None)`` invites a person and sets their
     password (:data:`TEST_PASSWORD`) through ``registry.people``; returns the principal."""
     from registry import people
 
-    counter = iter(range(1, 10_000))
-
     def make(role: str, org_ids=(), name: str | None = None):
         with app.test_request_context(), db.database.connection_context():
             _, invitation = people.invite(
-                name=name or f"{role}-person-{next(counter)}",
+                name=name or f"{role}-person-{next(PERSON_NUMBERS)}",
                 role=role,
                 organization_ids=list(org_ids),
                 actor="tests",
