@@ -301,6 +301,18 @@ def in_db(app):
 # --- people who sign in to the pages (issue 13) --------------------------------------------
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Test people's passwords are hashed with scrypt at a low cost (about 1 ms instead of
+    0.3 s each); the service keeps werkzeug's default cost (``people.PASSWORD_METHOD``)."""
+    from registry import people
+
+    saved = people.PASSWORD_METHOD
+    people.PASSWORD_METHOD = "scrypt:1024:8:1"
+    yield
+    people.PASSWORD_METHOD = saved
+
+
 #: Numbers of test people: unique in the session (the browser tests share a database).
 PERSON_NUMBERS = itertools.count(1)
 

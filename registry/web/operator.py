@@ -153,7 +153,7 @@ def edit_carrier(carrier_id: int):
     changed = _changes(loaded, item)
     if not changed:
         flash("没有需要保存的修改。", "info")
-        return redirect(url_for("web.my_carriers"))
+        return redirect(_after_edit(carrier_id))
     expected = carriers_api.versions_named([sent_etag], carrier_id)
     try:
         access.require_carrier_editor(carrier, changed)
@@ -172,7 +172,14 @@ def edit_carrier(carrier_id: int):
             return _render_edit(carrier, item, values, sent_etag, error.status, field_errors)
         raise
     flash(f"已保存“{updated.name}”的修改。", "success")
-    return redirect(url_for("web.my_carriers"))
+    return redirect(_after_edit(carrier_id))
+
+
+def _after_edit(carrier_id: int) -> str:
+    """Where a write leads: an operator back to its carriers, the bureau to the form."""
+    if g.principal.role == access.OPERATOR:
+        return url_for("web.my_carriers")
+    return url_for("web.edit_carrier", carrier_id=carrier_id)
 
 
 def _conflict(carrier_id: int, values: dict, loaded: dict):
@@ -259,7 +266,9 @@ def submit_report(carrier_id: int):
                 errors.setdefault("_body", []).append(forms.translate_text(error.message))
         else:
             flash(f"已提交 {report.year} 年度报告，等待主管部门审核。", "success")
-            return redirect(url_for("web.my_carriers"))
+            if g.principal.role == access.PARTNER:
+                return redirect(url_for("web.my_registrations"))
+            return redirect(_after_edit(carrier_id))
     return render("operator/report.html", 422, values=values, errors=errors, **context)
 
 
