@@ -16,6 +16,7 @@ the window has passed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -34,9 +35,13 @@ MIN_PASSWORD_LENGTH = 10
 #: The hashing scheme of passwords: scrypt, memory-hard (werkzeug's default parameters).
 PASSWORD_METHOD = "scrypt"
 INVITE_PREFIX = "cri_"
-#: A hash to check a password against when no such person exists, so that an unknown name
-#: takes as long to refuse as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password of anyone", method=PASSWORD_METHOD)
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash to check a password against when no such person exists, so that an unknown
+    name takes as long to refuse as a wrong password (made once, when first needed)."""
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 class SignInRefused(DomainError):
@@ -305,7 +310,9 @@ def sign_in(name: str, password: str, address: str) -> Principal:
         )
         .first()
     )
-    valid = check_password_hash(found.password_hash if found else _DUMMY_HASH, password)
+    valid = check_password_hash(
+        found.password_hash if found else _dummy_hash(PASSWORD_METHOD), password
+    )
     if found is None or not valid:
         with write_transaction():
             SignInAttempt.insert_many(

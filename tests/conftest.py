@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -300,18 +301,32 @@ def in_db(app):
 # --- people who sign in to the pages (issue 13) --------------------------------------------
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Test people's passwords are hashed with scrypt at a low cost (about 1 ms instead of
+    0.3 s each); the service keeps werkzeug's default cost (``people.PASSWORD_METHOD``)."""
+    from registry import people
+
+    saved = people.PASSWORD_METHOD
+    people.PASSWORD_METHOD = "scrypt:1024:8:1"
+    yield
+    people.PASSWORD_METHOD = saved
+
+
+#: Numbers of test people: unique in the session (the browser tests share a database).
+PERSON_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture
 def make_person(app):
     """``make_person(role, org_ids=(), name=None)`` invites a person and sets their
     password (:data:`TEST_PASSWORD`) through ``registry.people``; returns the principal."""
     from registry import people
 
-    counter = iter(range(1, 10_000))
-
     def make(role: str, org_ids=(), name: str | None = None):
         with app.test_request_context(), db.database.connection_context():
             _, invitation = people.invite(
-                name=name or f"{role}-person-{next(counter)}",
+                name=name or f"{role}-person-{next(PERSON_NUMBERS)}",
                 role=role,
                 organization_ids=list(org_ids),
                 actor="tests",

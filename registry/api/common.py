@@ -373,10 +373,7 @@ class ResourceBlueprint(Blueprint):
         candidates = _candidates(header)
         if "*" in candidates:
             return None
-        pattern = re.compile(rf'"{re.escape(self.etag_prefix)}{object_id}-v([0-9]{{1,18}})"')
-        versions = frozenset(
-            int(found.group(1)) for found in map(pattern.fullmatch, candidates) if found
-        )
+        versions = self.versions_named(candidates, object_id)
         if not versions:
             abort(
                 412,
@@ -384,6 +381,16 @@ class ResourceBlueprint(Blueprint):
                 f"read it (like {self.etag_prefix}{object_id}-v1 in quotes).",
             )
         return versions
+
+    def versions_named(self, etags: list[str], object_id: int) -> frozenset[int]:
+        """The versions of object ``object_id`` that ``etags`` name (e.g. ``"c12-v7"`` → 7):
+        from ``If-Match``, or from the hidden field of a page's edit form."""
+        pattern = re.compile(rf'"{re.escape(self.etag_prefix)}{object_id}-v([0-9]{{1,18}})"')
+        return frozenset(
+            int(found.group(1))
+            for found in map(pattern.fullmatch, (etag.strip() for etag in etags))
+            if found
+        )
 
     def get_or_404(self, query: pw.ModelSelect, object_id: int, what: str):
         """The row ``object_id`` of ``query`` (the caller's scope), or 404 naming ``what``."""

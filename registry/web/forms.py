@@ -23,6 +23,11 @@ def translate(messages: dict) -> dict:
     return translate_errors(messages)
 
 
+def translate_text(text: str) -> str:
+    """One message (a domain error's) in Chinese when the catalogue knows it."""
+    return translate({"_": [text]}).get("_", [text])[0]
+
+
 def flat_errors(messages: dict) -> dict[str, list[str]]:
     """marshmallow's nested messages as ``{field: [text, …]}`` (inner paths lead the text),
     the way the API's problem+json shows them."""

@@ -303,6 +303,8 @@ def _labels():
             "objects": vocabulary.CHANGE_OBJECTS,
         },
         "current": g.get("principal"),
+        # Where the signed-in person's pages start (their "home"), for links back.
+        "home_url": home_for(g.principal) if g.get("principal") is not None else "/",
         # Links to pages of other modules show only where those pages exist.
         "web_endpoints": _endpoints(),
     }
