@@ -202,6 +202,8 @@ def _csv_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, int | float):
         return str(value)
     return neutralise(str(value))
@@ -243,6 +245,8 @@ def _xlsx_cell(sheet, value: Any):
         return cell
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, int | float):
         return value
     text = _ILLEGAL_XML.sub("", str(value))
@@ -364,11 +368,10 @@ def export_carriers(
         raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
     with acting_as(who):
         items = _carrier_items(who, args)
-    columns = carrier_columns(who)
-    rows = ([column.cell(item) for column in columns] for item in items)
-    title = "人才载体" if "as_of" not in args else f"人才载体（{args['as_of'].isoformat()}）"
-    chunks = write_sheet(fmt, title, [column.header for column in columns], rows)
-    return filename("人才载体名录", fmt, "carriers"), MIMETYPES[fmt], _streamed(who, chunks)
+    title = "人才载体名录"
+    if "as_of" in args:
+        title += f"（{args['as_of'].isoformat()}）"
+    return export_items(who, title, "carriers", fmt, carrier_columns(who), items)
 
 
 # --- reading sheets -----------------------------------------------------------------------
@@ -1116,3 +1119,196 @@ def _apply_row(importer: _Importer, row: _Row) -> None:
         else:
             key = next((k for word, k in _REFUSAL_COLUMNS if word in error.message), None)
             importer.error(row, key, error.message)
+
+
+# --- alerts, annual reports, targets --------------------------------------------------------
+
+
+def _chunked(query) -> Iterator:
+    """The rows of a sorted query, read :data:`CHUNK` at a time (the sort ends on the id)."""
+    page = 1
+    while True:
+        rows = list(query.paginate(page, CHUNK))
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        page += 1
+
+
+def _coded_value(labels: dict[str, str], key: str) -> Callable[[dict], Any]:
+    return lambda item: labels.get(item.get(key), item.get(key))
+
+
+def alert_columns() -> tuple[Column, ...]:
+    """The alert sheet."""
+    carrier = lambda key: lambda item: (item.get("carrier") or {}).get(key)  # noqa: E731
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("carrier_id", "载体编号", "carrier_id", "number"),
+        Column("carrier_name", "载体名称", "carrier", value=carrier("name")),
+        Column(
+            "carrier_type",
+            "载体类型",
+            "carrier",
+            value=lambda item: _label("type", carrier("type")(item)),
+        ),
+        Column(
+            "carrier_level",
+            "级别",
+            "carrier",
+            value=lambda item: _label("level", carrier("level")(item)),
+        ),
+        Column("kind", "预警类型", "kind", value=_coded_value(vocabulary.ALERT_KINDS, "kind")),
+        Column("due_on", "到期日期", "due_on", "date"),
+        Column("days_left", "剩余天数", "days_left", "number"),
+        Column("status", "状态", "status", value=_coded_value(vocabulary.ALERT_STATUSES, "status")),
+        Column("opened_on", "预警日期", "opened_on", "date"),
+        Column("acknowledged_at", "确认时间", "acknowledged_at", "date"),
+        Column("acknowledged_by", "确认人", "acknowledged_by"),
+        Column("resolved_on", "解除日期", "resolved_on", "date"),
+    )
+
+
+def export_alerts(who: Principal | None, query, fmt: str) -> tuple[str, str, Iterator[bytes]]:
+    """The alerts of ``query`` (the alert list's scoped, filtered, sorted query) as a file."""
+    from registry import alerts
+
+    items = (alerts.as_dict(alert) for alert in _chunked(query))
+    return export_items(who, "预警清单", "alerts", fmt, alert_columns(), items)
+
+
+def _metric_labels(carrier_type: str | None) -> dict[str, str]:
+    """Report metric → header: the type's own labels, or every metric's labels (a metric
+    labelled differently by two types shows both)."""
+    if carrier_type is not None:
+        return dict(vocabulary.REPORT_METRICS[carrier_type])
+    labels: dict[str, list[str]] = {}
+    for metrics in vocabulary.REPORT_METRICS.values():
+        for key, label in metrics.items():
+            if label not in labels.setdefault(key, []):
+                labels[key].append(label)
+    return {key: "/".join(texts) for key, texts in labels.items()}
+
+
+def report_columns(carrier_type: str | None = None) -> tuple[Column, ...]:
+    """The annual report sheet: one column per metric (of the type, when filtered by one)."""
+    metrics = _metric_labels(carrier_type)
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("carrier_id", "载体编号", "carrier_id", "number"),
+        Column("carrier_name", "载体名称", "carrier_name"),
+        Column(
+            "carrier_type",
+            "载体类型",
+            "carrier_type",
+            value=lambda i: _label("type", i.get("carrier_type")),
+        ),
+        Column("year", "年度", "year", "number"),
+        Column(
+            "status", "状态", "status", value=_coded_value(vocabulary.REPORT_STATUSES, "status")
+        ),
+        Column("submitted_at", "提交时间", "submitted_at", "date"),
+        *(
+            Column(
+                f"metric_{key}",
+                label,
+                "metrics",
+                "number",
+                value=lambda item, key=key: (item.get("metrics") or {}).get(key),
+            )
+            for key, label in metrics.items()
+        ),
+        Column("review_comment", "审核意见", "review_comment"),
+    )
+
+
+def export_reports(
+    who: Principal | None, query, fmt: str, carrier_type: str | None = None
+) -> tuple[str, str, Iterator[bytes]]:
+    """The annual reports of ``query`` (the report list's scoped, filtered, sorted query)."""
+    from registry import reports
+
+    def items() -> Iterator[dict]:
+        batch: list = []
+        for report in _chunked(query):
+            batch.append(report)
+            if len(batch) == CHUNK:
+                yield from _with_carriers(batch, reports.as_dict)
+                batch = []
+        yield from _with_carriers(batch, reports.as_dict)
+
+    columns = report_columns(carrier_type)
+    return export_items(who, "年度报告", "annual-reports", fmt, columns, items())
+
+
+def _with_carriers(rows: list, present: Callable[[Any], dict]) -> list[dict]:
+    """Items of ``rows`` with their carrier's name and type (one query)."""
+    ids = {row.carrier_id for row in rows}
+    names = (
+        {
+            carrier.id: carrier
+            for carrier in Carrier.select(Carrier.id, Carrier.name, Carrier.type).where(
+                Carrier.id.in_(list(ids))
+            )
+        }
+        if ids
+        else {}
+    )
+    items = []
+    for row in rows:
+        item = present(row)
+        carrier = names.get(row.carrier_id)
+        item["carrier_name"] = carrier.name if carrier else None
+        item["carrier_type"] = carrier.type if carrier else None
+        items.append(item)
+    return items
+
+
+def target_columns() -> tuple[Column, ...]:
+    """The target progress sheet."""
+    progress = lambda key: lambda item: (item.get("progress") or {}).get(key)  # noqa: E731
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("name", "目标名称", "name"),
+        Column("metric", "指标", "metric", value=_coded_value(vocabulary.TARGET_METRICS, "metric")),
+        Column("year", "年度", "year", "number"),
+        Column("target_value", "目标值", "target_value", "number"),
+        Column("current", "当前值", "progress", "number", value=progress("current")),
+        Column("percent", "完成率（%）", "progress", "number", value=progress("percent")),
+        Column("expected", "应达进度", "progress", "number", value=progress("expected")),
+        Column(
+            "state",
+            "进度状态",
+            "progress",
+            value=lambda item: vocabulary.TARGET_STATES.get(progress("state")(item)),
+        ),
+        Column("starts_on", "起始日期", "starts_on", "date"),
+        Column("deadline", "截止日期", "deadline", "date"),
+        Column("note", "备注", "note"),
+    )
+
+
+def export_targets(who: Principal | None, query, fmt: str) -> tuple[str, str, Iterator[bytes]]:
+    """The targets of ``query`` (the target list's filtered, sorted query) with their live
+    progress."""
+    from registry import targets
+
+    today = clock.today()
+    items = (targets.as_dict(target, today) for target in _chunked(query))
+    return export_items(who, "目标进度", "targets", fmt, target_columns(), items)
+
+
+def export_items(
+    who: Principal | None,
+    title: str,
+    ascii_title: str,
+    fmt: str,
+    columns: tuple[Column, ...],
+    items: Iterable[dict],
+) -> tuple[str, str, Iterator[bytes]]:
+    """``(filename, mimetype, chunks)`` of a sheet of ``items`` (produced as ``who``)."""
+    if fmt not in MIMETYPES:
+        raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
+    rows = ([column.cell(item) for column in columns] for item in items)
+    chunks = write_sheet(fmt, title, [column.header for column in columns], rows)
+    return filename(title, fmt, ascii_title), MIMETYPES[fmt], _streamed(who, chunks)

@@ -178,6 +178,8 @@ CHANGE_ACTIONS: list[str] = [
 
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
+#: Alert statuses (SPEC §3.3).
+ALERT_STATUSES: dict[str, str] = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解除"}
 ALERT_KINDS: dict[str, str] = {
     "evaluation_due": "评估临近",
     "evaluation_overdue": "评估逾期",

@@ -7,8 +7,11 @@ from flask_smorest.fields import Upload
 from marshmallow import fields
 
 from registry.spreadsheets import FORMATS
+from schemas.alerts import AlertQueryArgsSchema
 from schemas.carriers import CarrierQueryArgsSchema
 from schemas.common import one_of
+from schemas.reports import AnnualReportQueryArgsSchema
+from schemas.targets import TargetQueryArgsSchema
 
 FORMAT = fields.String(
     load_default="xlsx",
@@ -21,16 +24,6 @@ class ExportFormatArgsSchema(ma.Schema):
     """The file format of an export."""
 
     format = FORMAT
-
-
-class CarrierExportArgsSchema(CarrierQueryArgsSchema):
-    """The carrier list's filters, sort and `as_of` (no pagination: every matching carrier),
-    and the file format."""
-
-    format = FORMAT
-
-    class Meta:
-        exclude = ("page", "page_size")
 
 
 class ImportArgsSchema(ma.Schema):
@@ -103,3 +96,18 @@ class ImportReportSchema(ma.Schema):
     change_id = fields.Integer(
         allow_none=True, metadata={"description": "The `import` audit record of a real import."}
     )
+
+
+def export_args(list_args: type[ma.Schema]) -> type[ma.Schema]:
+    """The query schema of a list's export: its filters and sort, no pagination, `format`."""
+    fields_ = {"format": FORMAT}
+    meta = type("Meta", (), {"exclude": ("page", "page_size")})
+    name = list_args.__name__.replace("QueryArgs", "ExportArgs")
+    return type(name, (list_args,), {**fields_, "Meta": meta, "__doc__": list_args.__doc__})
+
+
+#: The exports' query schemas: the list's filters, sort (and ``as_of`` for carriers), format.
+CarrierExportArgsSchema = export_args(CarrierQueryArgsSchema)
+AlertExportArgsSchema = export_args(AlertQueryArgsSchema)
+AnnualReportExportArgsSchema = export_args(AnnualReportQueryArgsSchema)
+TargetExportArgsSchema = export_args(TargetQueryArgsSchema)

@@ -8,13 +8,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from registry import access, spreadsheets
-from registry.api import jsonbody
+from registry.api import alerts, jsonbody, reports, targets
 from registry.api.common import error_responses, problem
 from schemas.spreadsheets import (
+    AlertExportArgsSchema,
+    AnnualReportExportArgsSchema,
     CarrierExportArgsSchema,
     ImportArgsSchema,
     ImportFileSchema,
     ImportReportSchema,
+    TargetExportArgsSchema,
 )
 
 blp = Blueprint(
@@ -119,3 +122,42 @@ class CarrierImport(MethodView):
                 extensions={"report": report.as_dict()},
             )
         return report.as_dict()
+
+
+@blp.route("/alerts/export")
+class AlertExport(MethodView):
+    @blp.arguments(AlertExportArgsSchema, location="query")
+    @blp.doc(**FILE_DOC)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """Export the alerts you may read (the list's filters and sort) as XLSX or CSV"""
+        fmt = args.pop("format")
+        query = alerts.listed(args)
+        return download(*spreadsheets.export_alerts(access.principal(), query, fmt))
+
+
+@blp.route("/annual-reports/export")
+class AnnualReportExport(MethodView):
+    @blp.arguments(AnnualReportExportArgsSchema, location="query")
+    @blp.doc(**FILE_DOC)
+    @error_responses(blp, 401)
+    def get(self, args):
+        """Export the annual reports you may read (the list's filters and sort), one column
+        per metric (those of `type` when given)"""
+        fmt = args.pop("format")
+        query = reports.listed(args)
+        return download(
+            *spreadsheets.export_reports(access.principal(), query, fmt, args.get("type"))
+        )
+
+
+@blp.route("/targets/export")
+class TargetExport(MethodView):
+    @blp.arguments(TargetExportArgsSchema, location="query")
+    @blp.doc(**FILE_DOC)
+    @error_responses(blp, 401, 403)
+    def get(self, args):
+        """Export the targets with their live progress (bureau) as XLSX or CSV"""
+        fmt = args.pop("format")
+        query = targets.listed(args)
+        return download(*spreadsheets.export_targets(access.principal(), query, fmt))
