@@ -72,6 +72,20 @@ SETTINGS: list[Setting] = [
         "Largest accepted request body in bytes; larger bodies get 413.",
         int,
     ),
+    Setting(
+        "IMPORT_MAX_BYTES",
+        10_485_760,
+        "Largest spreadsheet `POST /carriers/import` and `registry import` accept, in bytes "
+        "(413 beyond; other request bodies keep `REGISTRY_MAX_BODY_BYTES`).",
+        int,
+    ),
+    Setting(
+        "IMPORT_MAX_ROWS",
+        10_000,
+        "Most carrier rows one import takes (a sheet with more is refused whole, naming the "
+        "first row over the limit).",
+        int,
+    ),
     Setting("LOG_LEVEL", "INFO", "Python logging level of the service."),
     Setting("HOST", "127.0.0.1", "Address `registry run` listens on."),
     Setting("PORT", 8000, "Port `registry run` listens on.", int),

@@ -48,9 +48,12 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import current_app, g
+from marshmallow import ValidationError
 
-from registry import access, carriers, clock, directory, vocabulary
-from registry.models import Carrier, Principal
+from registry import access, audit, carriers, clock, db, directory, organizations, vocabulary
+from registry import uscc as uscc_module
+from registry.errors import DomainError
+from registry.models import Carrier, Organization, Principal
 
 #: Carriers read from the database at a time while exporting.
 CHUNK = 500
@@ -199,6 +202,8 @@ def _csv_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, int | float):
         return str(value)
     return neutralise(str(value))
@@ -240,6 +245,8 @@ def _xlsx_cell(sheet, value: Any):
         return cell
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, int | float):
         return value
     text = _ILLEGAL_XML.sub("", str(value))
@@ -361,8 +368,947 @@ def export_carriers(
         raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
     with acting_as(who):
         items = _carrier_items(who, args)
-    columns = carrier_columns(who)
+    title = "人才载体名录"
+    if "as_of" in args:
+        title += f"（{args['as_of'].isoformat()}）"
+    return export_items(who, title, "carriers", fmt, carrier_columns(who), items)
+
+
+# --- reading sheets -----------------------------------------------------------------------
+
+
+class SheetError(DomainError):
+    """A file the import cannot read as a carrier sheet at all (before any row is looked at)."""
+
+
+class Formula(str):
+    """The text of a formula cell: refused, the import wants values."""
+
+
+#: Header rows are looked for among the first rows (a title row above them is common).
+HEADER_SEARCH_ROWS = 10
+#: Columns read from a sheet; cells further right are ignored.
+MAX_COLUMNS = 64
+
+
+@dataclass
+class Table:
+    """The carrier sheet of a file: its headers by column and its non-empty data rows."""
+
+    sheet: str | None
+    header_row: int
+    headers: list[str]
+    rows: list[tuple[int, list[Any]]]
+
+
+def _normal_header(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return re.sub(r"[\s*＊]", "", text).lower()
+
+
+#: Header (and alias) → column, normalised.
+HEADERS: dict[str, Column] = {
+    _normal_header(name): column
+    for column in CARRIER_COLUMNS
+    for name in (column.header, *column.aliases)
+}
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _header_index(rows: list[tuple[int, list[Any]]]) -> int | None:
+    """Which of the first rows is the header row: the first naming 名称 and another column."""
+    for index, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        known = {HEADERS[h].key for h in map(_normal_header, cells) if h in HEADERS}
+        if "name" in known and len(known) >= 2:
+            return index
+    return None
+
+
+def _table(
+    sheet: str | None, lines: Iterator[tuple[int, list[Any]]], max_rows: int
+) -> Table | None:
+    """The header row and the data rows under it (empty rows skipped; reading stops after
+    ``max_rows + 1`` data rows), or None when no header row is found."""
+    head: list[tuple[int, list[Any]]] = []
+    for line in lines:
+        if not all(map(_is_empty, line[1])):
+            head.append(line)
+        if len(head) == HEADER_SEARCH_ROWS:
+            break
+    index = _header_index(head)
+    if index is None:
+        return None
+    header_row, header_cells = head[index]
+    rows = head[index + 1 :]
+    for line in lines:
+        if len(rows) > max_rows:
+            break
+        if not all(map(_is_empty, line[1])):
+            rows.append(line)
+    headers = ["" if value is None else str(value).strip() for value in header_cells]
+    return Table(sheet, header_row, headers, rows)
+
+
+def _xlsx_lines(sheet) -> Iterator[tuple[int, list[Any]]]:
+    for cells in sheet.iter_rows(max_col=MAX_COLUMNS):
+        values = []
+        for cell in cells:
+            value = getattr(cell, "value", None)
+            if getattr(cell, "data_type", None) == "f" and isinstance(value, str):
+                value = Formula(value)
+            values.append(value)
+        row = next((c.row for c in cells if getattr(c, "row", None)), None)
+        yield row or 0, values
+
+
+def _read_xlsx(data: bytes, max_rows: int) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as error:  # openpyxl raises many kinds on a damaged or foreign zip
+        raise SheetError(
+            415, f"Not a readable XLSX workbook ({type(error).__name__}): save it again as .xlsx."
+        ) from error
+    try:
+        found = []
+        for sheet in workbook.worksheets:
+            if getattr(sheet, "sheet_state", "visible") != "visible":
+                continue
+            lines = _numbered(_xlsx_lines(sheet))
+            try:
+                table = _table(sheet.title, lines, max_rows)
+            except Exception as error:  # a damaged sheet part
+                raise SheetError(
+                    415, f"Sheet {sheet.title} cannot be read ({type(error).__name__})."
+                ) from error
+            if table is not None:
+                found.append(table)
+    finally:
+        workbook.close()
+    if len(found) > 1:
+        names = "、".join(table.sheet for table in found)
+        raise SheetError(
+            422, f"Several sheets look like carrier lists ({names}): keep one and import again."
+        )
+    if not found:
+        raise SheetError(422, _layout_message())
+    return found[0]
+
+
+def _numbered(lines: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """Rows numbered as the spreadsheet shows them (an all-empty row may carry no number)."""
+    last = 0
+    for number, cells in lines:
+        last = number if number > last else last + 1
+        yield last, cells
+
+
+def _layout_message() -> str:
+    required = "、".join(column.header for column in CARRIER_COLUMNS if column.key in REQUIRED)
+    return (
+        "No sheet has a header row of the carrier list: the first rows must name the columns "
+        f"(at least {required}), as an export does."
+    )
+
+
+def _decode(data: bytes) -> str:
+    """CSV text: UTF-8 with or without BOM, else GB18030 (what Excel saves in China)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        encodings = ("utf-8",)
+    else:
+        encodings = ("utf-8", "gb18030")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    raise SheetError(
+        415, "Not a spreadsheet: send an .xlsx workbook or a CSV file in UTF-8 or GB18030."
+    )
+
+
+def _read_csv(data: bytes, max_rows: int) -> Table:
+    text = _decode(data)
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        table = _table(None, ((number, row) for number, row in enumerate(reader, 1)), max_rows)
+    except csv.Error as error:
+        raise SheetError(422, f"The CSV file cannot be read: {error}.") from error
+    if table is None:
+        raise SheetError(422, _layout_message())
+    return table
+
+
+def read_table(data: bytes, max_rows: int) -> Table:
+    """The carrier sheet of an uploaded file (XLSX or CSV, told apart by content)."""
+    if data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(data, max_rows)
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SheetError(
+            415, "An old .xls workbook (or another OLE file): save it as .xlsx and import that."
+        )
+    if not data.strip():
+        raise SheetError(422, "The file is empty.")
+    return _read_csv(data, max_rows)
+
+
+# --- importing carriers -------------------------------------------------------------------
+
+#: Columns a row needs to create a carrier.
+REQUIRED = ("name", "type", "level", "host_name")
+#: API field → the column its validation messages belong to.
+FIELD_COLUMNS = {
+    "name": "name",
+    "type": "type",
+    "level": "level",
+    "host_organization_id": "host_name",
+    "town": "town",
+    "tags": "tags",
+    "lead_person": "lead_person",
+    "established_on": "established_on",
+    "valid_until": "valid_until",
+    "next_evaluation_on": "next_evaluation_on",
+    "description": "description",
+    "uscc": "host_uscc",
+}
+#: Columns whose value, when not empty and different from the carrier's date, is written
+#: as an override of a derived date; an empty cell leaves the date to its rule.
+OVERRIDE_DATES = ("valid_until", "next_evaluation_on")
+#: Kind of the organisations an import creates for hosts it does not know yet.
+NEW_HOST_KIND = "other"
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
+)
+
+
+class CellError(ValueError):
+    """A cell that cannot be read: the message says why."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or (dry run, or bad rows) would have done."""
+
+    dry_run: bool
+    file: str | None
+    sheet: str | None = None
+    rows: int = 0
+    results: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    organizations_created: list[dict] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    change_id: int | None = None
+
+    def count(self, action: str) -> int:
+        return sum(1 for result in self.results if result["action"] == action)
+
+    @property
+    def written(self) -> bool:
+        """Whether the import was committed."""
+        return not self.dry_run and not self.errors
+
+    def as_dict(self) -> dict:
+        return {
+            "dry_run": self.dry_run,
+            "imported": self.written,
+            "file": self.file,
+            "sheet": self.sheet,
+            "rows": self.rows,
+            "created": self.count("create"),
+            "updated": self.count("update"),
+            "unchanged": self.count("unchanged"),
+            "organizations_created": self.organizations_created,
+            "results": self.results,
+            "errors": self.errors,
+            "ignored_columns": self.ignored_columns,
+            "change_id": self.change_id,
+        }
+
+    def summary(self) -> str:
+        """One line for a person (the CLI)."""
+        verb = "would be" if self.dry_run or self.errors else "were"
+        text = (
+            f"{self.rows} row(s): {self.count('create')} carrier(s) {verb} created, "
+            f"{self.count('update')} updated, {self.count('unchanged')} unchanged, "
+            f"{len(self.organizations_created)} organisation(s) {verb} created"
+        )
+        if self.errors:
+            text += f"; {len(self.errors)} error(s), nothing was imported"
+        return text + "."
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, Formula):
+        raise CellError(f"A formula ({value[:40]}) is not imported: paste its value instead.")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = unneutralise(str(value).strip())
+    return text or None
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    for pattern in _DATE_PATTERNS:
+        found = pattern.fullmatch(text)
+        if found:
+            try:
+                return dt.date(*map(int, found.groups()))
+            except ValueError:
+                break
+    raise CellError(f"Not a date: {text}. Write it as YYYY-MM-DD (e.g. 2024-03-31).")
+
+
+def _coded(what: str, labels: dict[str, str], value: Any) -> str | None:
+    """A code given as itself or as its label."""
+    text = _text(value)
+    if text is None:
+        return None
+    squeezed = re.sub(r"\s", "", text)
+    for code, label in labels.items():
+        if squeezed in (code, re.sub(r"\s", "", label)):
+            return code
+    raise CellError(f"Not a {what}: {text}. Use one of {'、'.join(labels.values())}.")
+
+
+def _id(value: Any) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 2**53:
+        raise CellError(f"Not a carrier id: {text}.")
+    return int(text)
+
+
+def _tag_list(value: Any) -> list[str]:
+    text = _text(value)
+    return [tag.strip() for tag in re.split(r"[；;、，,]", text or "") if tag.strip()]
+
+
+def _readers() -> dict[str, Callable[[Any], Any]]:
+    labels = _labels()
+    readers: dict[str, Callable[[Any], Any]] = {
+        "id": _id,
+        "type": lambda v: _coded("carrier type", labels["type"], v),
+        "level": lambda v: _coded("level", labels["level"], v),
+        "tags": _tag_list,
+    }
+    for column in CARRIER_COLUMNS:
+        if column.kind == "date":
+            readers.setdefault(column.key, _date)
+        readers.setdefault(column.key, _text)
+    return readers
+
+
+@dataclass
+class _Row:
+    number: int
+    values: dict[str, Any]
+    cells: dict[str, str]  # column key → cell reference (e.g. C7)
+
+
+class _Importer:
+    """One import run: the columns of the sheet, the rows read, what each row does."""
+
+    def __init__(self, table: Table, report: ImportReport):
+        self.table = table
+        self.report = report
+        self.columns: dict[str, int] = {}
+        self.headers: dict[str, str] = {}
+        self.hosts_by_uscc: dict[str, int] = {}
+        self.hosts_by_name: dict[str, int] = {}
+        self._map_columns()
+
+    # -- layout
+
+    def _map_columns(self) -> None:
+        table = self.table
+        errors: dict[str, list[str]] = {}
+        for index, header in enumerate(table.headers):
+            letter = _column_letter(index)
+            if not header:
+                if any(index < len(c) and not _is_empty(c[index]) for _, c in table.rows):
+                    errors.setdefault(letter, []).append(
+                        f"Column {letter} has values but no header (merged header cells?): "
+                        "give every column its own header in one row."
+                    )
+                continue
+            column = HEADERS.get(_normal_header(header))
+            if column is None:
+                self.report.ignored_columns.append(header)
+            elif column.key in self.columns:
+                first = _column_letter(self.columns[column.key])
+                errors.setdefault(header, []).append(
+                    f"Column {header} appears twice ({first} and {letter})."
+                )
+            elif not column.read_only:
+                self.columns[column.key] = index
+                self.headers[column.key] = header
+        if "id" not in self.columns:
+            for key in REQUIRED:
+                if key not in self.columns:
+                    header = next(c.header for c in CARRIER_COLUMNS if c.key == key)
+                    errors.setdefault(header, []).append(
+                        f"The sheet has no {header} column: it is needed to create or match "
+                        "carriers (or give their 编号)."
+                    )
+        if errors:
+            raise SheetError(422, "The sheet's columns are not those of the carrier list.", errors)
+
+    def header(self, key: str) -> str:
+        return self.headers.get(key) or next(c.header for c in CARRIER_COLUMNS if c.key == key)
+
+    def error(self, row: _Row | int, key: str | None, message: str) -> None:
+        number = row.number if isinstance(row, _Row) else row
+        cell = row.cells.get(key) if isinstance(row, _Row) and key else None
+        self.report.errors.append(
+            {
+                "row": number,
+                "column": self.header(key) if key else None,
+                "cell": cell,
+                "message": message,
+            }
+        )
+
+    # -- reading rows
+
+    def read_rows(self) -> list[_Row]:
+        readers = _readers()
+        rows = []
+        seen: dict[tuple, int] = {}
+        for number, cells in self.table.rows:
+            row = _Row(number, {}, {})
+            bad = False
+            for key, index in self.columns.items():
+                row.cells[key] = f"{_column_letter(index)}{number}"
+                raw = cells[index] if index < len(cells) else None
+                try:
+                    row.values[key] = readers[key](raw)
+                except CellError as error:
+                    self.error(row, key, str(error))
+                    bad = True
+            if bad:
+                continue
+            values = row.values
+            if values.get("id") is not None:
+                identity, key = ("id", values["id"]), "id"
+            else:
+                host = values.get("host_uscc") or values.get("host_name")
+                identity, key = ("name", values.get("name"), host), "name"
+            if identity in seen:
+                self.error(row, key, f"The same carrier as row {seen[identity]}: keep one of them.")
+                continue
+            seen[identity] = number
+            rows.append(row)
+        return rows
+
+    # -- writing rows
+
+    def host_id(self, row: _Row) -> int | None:
+        """The host organisation named by the row (created when unknown); None when the row
+        names none."""
+        name, code = row.values.get("host_name"), row.values.get("host_uscc")
+        if code:
+            code = uscc_module.normalise(code)
+            found = self.hosts_by_uscc.get(code)
+            if found is None:
+                org = Organization.get_or_none(Organization.uscc == code)
+                if org is None:
+                    reason = uscc_module.problem(code)
+                    if reason:
+                        raise _RowProblem("host_uscc", reason)
+                found = org.id if org else self._new_host(row, name, code)
+                self.hosts_by_uscc[code] = found
+            return found
+        if not name:
+            return None
+        found = self.hosts_by_name.get(name)
+        if found is None:
+            matches = list(Organization.select(Organization.id).where(Organization.name == name))
+            if len(matches) > 1:
+                raise _RowProblem(
+                    "host_name",
+                    f"{len(matches)} organisations are named {name}: give its 统一社会信用代码.",
+                )
+            found = matches[0].id if matches else self._new_host(row, name, None)
+            self.hosts_by_name[name] = found
+        return found
+
+    def _new_host(self, row: _Row, name: str | None, code: str | None) -> int:
+        from schemas.organizations import OrganizationSchema
+
+        if not name:
+            raise _RowProblem("host_name", "No organisation has this credit code: name it.")
+        try:
+            data = OrganizationSchema().load({"name": name, "uscc": code, "kind": NEW_HOST_KIND})
+        except ValidationError as error:
+            raise _RowProblem.of(error.messages) from error
+        org = organizations.create_organization(data)
+        self.report.organizations_created.append(
+            {"row": row.number, "id": org.id, "name": org.name, "uscc": org.uscc}
+        )
+        return org.id
+
+    def existing(self, row: _Row, host_id: int | None) -> Carrier | None:
+        carrier_id = row.values.get("id")
+        if carrier_id is not None:
+            carrier = carriers.load(carrier_id)
+            if carrier is None:
+                raise _RowProblem("id", f"No carrier {carrier_id}: leave 编号 empty to create it.")
+            return carrier
+        if host_id is None:
+            return None
+        return (
+            carriers.with_host()
+            .where(
+                (Carrier.host_organization == host_id)
+                & (Carrier.name == row.values.get("name"))
+                & (Carrier.status != "rejected")
+            )
+            .first()
+        )
+
+    def changes(self, row: _Row, host_id: int | None, current: dict | None) -> dict:
+        """The carrier fields (as the API takes them) the row sets differently from
+        ``current`` (everything it names when creating)."""
+        values = row.values
+        wanted: dict[str, Any] = {}
+        for key in ("name", "type", "level", "town", "lead_person", "description"):
+            if key in values:
+                wanted[key] = values[key]
+        if "tags" in values:
+            wanted["tags"] = values["tags"]
+        if "established_on" in values:
+            wanted["established_on"] = values["established_on"]
+        for key in OVERRIDE_DATES:
+            if values.get(key) is not None:
+                wanted[key] = values[key]
+        if host_id is not None:
+            wanted["host_organization_id"] = host_id
+        contact_keys = [k for k in ("name", "phone", "email") if f"contact_{k}" in values]
+        if contact_keys:
+            contact = dict((current or {}).get("contact") or {})
+            contact.update({k: values[f"contact_{k}"] for k in contact_keys})
+            wanted["contact"] = contact if any(contact.values()) else None
+        if current is None:
+            return {k: v for k, v in wanted.items() if v is not None and v != []}
+        changed = {}
+        for key, value in wanted.items():
+            now = current.get(key)
+            if key == "contact":
+                now = {k: v for k, v in (now or {}).items() if v} or None
+                value_cmp = {k: v for k, v in (value or {}).items() if v} or None
+                if now != value_cmp:
+                    changed[key] = value
+            elif key == "host_organization_id":
+                if current["host_organization"]["id"] != value:
+                    changed[key] = value
+            elif now != value:
+                changed[key] = value
+        return changed
+
+    def apply(self, row: _Row) -> None:
+        from schemas.carriers import CarrierSchema
+        from schemas.common import update_schema
+
+        host_id = self.host_id(row)
+        carrier = self.existing(row, host_id)
+        current = carriers.present([carrier], {carrier.id})[0] if carrier else None
+        data = self.changes(row, host_id, current)
+        name = row.values.get("name") or (current or {}).get("name")
+        if carrier is not None and not data:
+            self.report.results.append(
+                {"row": row.number, "action": "unchanged", "carrier_id": carrier.id, "name": name}
+            )
+            return
+        if carrier is None:
+            missing = [key for key in REQUIRED if not row.values.get(key)]
+            if missing:
+                for key in missing:
+                    self.error(row, key, f"{self.header(key)} is needed to create a carrier.")
+                raise _RowReported
+        payload = audit.jsonable(data)
+        try:
+            if carrier is None:
+                loaded = CarrierSchema().load(payload)
+            else:
+                loaded = update_schema(CarrierSchema).load(payload)
+        except ValidationError as error:
+            raise _RowProblem.of(error.messages) from error
+        if carrier is None:
+            written = carriers.create_carrier(loaded)
+            action = "create"
+        else:
+            written = carriers.update_carrier(carrier.id, loaded)
+            action = "update"
+        self.report.results.append(
+            {
+                "row": row.number,
+                "action": action,
+                "carrier_id": written.id,
+                "name": written.name,
+                "changed": sorted(data),
+            }
+        )
+
+
+class _RowReported(Exception):
+    """The row's errors are in the report already."""
+
+
+class _RowProblem(Exception):
+    """One or more messages about a row, by column key (None: the whole row)."""
+
+    def __init__(self, key: str | None, message: str):
+        super().__init__(message)
+        self.problems = [(key, message)]
+
+    @classmethod
+    def of(cls, messages: dict) -> _RowProblem:
+        problem = cls(None, "")
+        problem.problems = []
+        for name, inner in messages.items():
+            if name == "contact" and isinstance(inner, dict):
+                for part, texts in inner.items():
+                    key = f"contact_{part}" if part in ("name", "phone", "email") else None
+                    problem.problems.extend((key, text) for text in _texts(texts))
+                continue
+            key = FIELD_COLUMNS.get(name)
+            prefix = "" if key else f"{name}: "
+            problem.problems.extend((key, prefix + text) for text in _texts(inner))
+        return problem
+
+
+def _texts(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [text for inner in messages.values() for text in _texts(inner)]
+    if isinstance(messages, list | tuple):
+        return [text for inner in messages for text in _texts(inner)]
+    return [str(messages)]
+
+
+#: Words of a domain refusal that tell which column it is about.
+_REFUSAL_COLUMNS = (("named", "name"), ("level", "level"), ("host", "host_name"))
+
+
+class _Rollback(Exception):
+    """Leave the import's transaction without writing."""
+
+
+def import_limits() -> tuple[int, int]:
+    """``(max bytes, max rows)`` of one import, from configuration."""
+    return current_app.config["IMPORT_MAX_BYTES"], current_app.config["IMPORT_MAX_ROWS"]
+
+
+def import_carriers(
+    data: bytes, *, dry_run: bool, file_name: str | None = None, progress=None
+) -> ImportReport:
+    """Import the carrier sheet in ``data`` (XLSX or CSV): every row checked, then written
+    in one write transaction unless it is a ``dry_run`` or a row is bad (nothing written).
+
+    * Columns are matched by the export's Chinese headers (or the API field names); cells
+      take codes or labels; read-only columns (状态, 认定日期, 证书编号, 年报截止日期,
+      合作单位, 未处理预警数) and unknown columns are ignored.
+    * A row is matched to an existing carrier by 编号 (id), else by its name and host
+      (the host by 统一社会信用代码, else by its exact name); an unknown host organisation
+      is created (kind ``other``). A matched row writes only the fields that differ, so
+      importing the same file again changes nothing; 有效期至 and 下次评估日期 are written
+      (as overrides) only when not empty and different.
+    * Every write goes through ``carriers.create_carrier`` / ``update_carrier`` and
+      ``organizations.create_organization`` after the API's schema validation: the same
+      audit records and events as one-by-one calls, plus one ``import`` audit record
+      listing the rows. A dry run runs the very same writes and rolls them back, so it
+      reports exactly the errors a real import would meet.
+
+    Raises :class:`SheetError` (4xx) for a file that is no carrier sheet, too large or with
+    too many rows; bad rows are in the report's ``errors`` (row, column, cell, message).
+    ``progress(done, total)`` is called as rows are written.
+    """
+    max_bytes, max_rows = import_limits()
+    if len(data) > max_bytes:
+        raise SheetError(
+            413, f"The file has {len(data):,} bytes; an import takes at most {max_bytes:,}."
+        )
+    table = read_table(data, max_rows)
+    report = ImportReport(dry_run=dry_run, file=file_name, sheet=table.sheet)
+    if len(table.rows) > max_rows:
+        number = table.rows[max_rows][0]
+        raise SheetError(
+            422,
+            f"The sheet has more than {max_rows:,} rows of carriers; import at most "
+            f"{max_rows:,} at a time.",
+            {f"row {number}": [f"Row {number} is the {max_rows + 1:,}th carrier row."]},
+        )
+    importer = _Importer(table, report)
+    rows = importer.read_rows()
+    report.rows = len(table.rows)
+    try:
+        with db.write_transaction():
+            for done, row in enumerate(rows, 1):
+                _apply_row(importer, row)
+                if progress is not None:
+                    progress(done, len(rows))
+            report.errors.sort(key=lambda error: error["row"])
+            if report.errors or dry_run:
+                raise _Rollback
+            if not report.organizations_created and all(
+                result["action"] == "unchanged" for result in report.results
+            ):
+                return report  # nothing changed: no audit record of nothing
+            change = audit.record_change(
+                "import",
+                "carrier_import",
+                None,
+                None,
+                {**report.as_dict(), "imported": True},
+            )
+            report.change_id = change.id
+    except _Rollback:
+        # Nothing was written: ids of creations were never kept.
+        for item in report.results + report.organizations_created:
+            if item.get("action", "create") == "create":
+                item["id" if "id" in item else "carrier_id"] = None
+    return report
+
+
+def _apply_row(importer: _Importer, row: _Row) -> None:
+    """One row in a savepoint: its errors reported, its writes undone when it fails."""
+    try:
+        with db.database.atomic():
+            importer.apply(row)
+    except _RowReported:
+        pass
+    except _RowProblem as problem:
+        for key, message in problem.problems:
+            importer.error(row, key, message)
+    except DomainError as error:
+        if error.errors:
+            for key, message in _RowProblem.of(error.errors).problems:
+                importer.error(row, key, message)
+        else:
+            key = next((k for word, k in _REFUSAL_COLUMNS if word in error.message), None)
+            importer.error(row, key, error.message)
+
+
+# --- alerts, annual reports, targets --------------------------------------------------------
+
+
+def _chunked(query) -> Iterator:
+    """The rows of a sorted query, read :data:`CHUNK` at a time (the sort ends on the id)."""
+    page = 1
+    while True:
+        rows = list(query.paginate(page, CHUNK))
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        page += 1
+
+
+def _coded_value(labels: dict[str, str], key: str) -> Callable[[dict], Any]:
+    return lambda item: labels.get(item.get(key), item.get(key))
+
+
+def alert_columns() -> tuple[Column, ...]:
+    """The alert sheet."""
+    carrier = lambda key: lambda item: (item.get("carrier") or {}).get(key)  # noqa: E731
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("carrier_id", "载体编号", "carrier_id", "number"),
+        Column("carrier_name", "载体名称", "carrier", value=carrier("name")),
+        Column(
+            "carrier_type",
+            "载体类型",
+            "carrier",
+            value=lambda item: _label("type", carrier("type")(item)),
+        ),
+        Column(
+            "carrier_level",
+            "级别",
+            "carrier",
+            value=lambda item: _label("level", carrier("level")(item)),
+        ),
+        Column("kind", "预警类型", "kind", value=_coded_value(vocabulary.ALERT_KINDS, "kind")),
+        Column("due_on", "到期日期", "due_on", "date"),
+        Column("days_left", "剩余天数", "days_left", "number"),
+        Column("status", "状态", "status", value=_coded_value(vocabulary.ALERT_STATUSES, "status")),
+        Column("opened_on", "预警日期", "opened_on", "date"),
+        Column("acknowledged_at", "确认时间", "acknowledged_at", "date"),
+        Column("acknowledged_by", "确认人", "acknowledged_by"),
+        Column("resolved_on", "解除日期", "resolved_on", "date"),
+    )
+
+
+def export_alerts(who: Principal | None, query, fmt: str) -> tuple[str, str, Iterator[bytes]]:
+    """The alerts of ``query`` (the alert list's scoped, filtered, sorted query) as a file."""
+    from registry import alerts
+
+    items = (alerts.as_dict(alert) for alert in _chunked(query))
+    return export_items(who, "预警清单", "alerts", fmt, alert_columns(), items)
+
+
+def _metric_labels(carrier_type: str | None) -> dict[str, str]:
+    """Report metric → header: the type's own labels, or every metric's labels (a metric
+    labelled differently by two types shows both)."""
+    if carrier_type is not None:
+        return dict(vocabulary.REPORT_METRICS[carrier_type])
+    labels: dict[str, list[str]] = {}
+    for metrics in vocabulary.REPORT_METRICS.values():
+        for key, label in metrics.items():
+            if label not in labels.setdefault(key, []):
+                labels[key].append(label)
+    return {key: "/".join(texts) for key, texts in labels.items()}
+
+
+def report_columns(carrier_type: str | None = None) -> tuple[Column, ...]:
+    """The annual report sheet: one column per metric (of the type, when filtered by one)."""
+    metrics = _metric_labels(carrier_type)
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("carrier_id", "载体编号", "carrier_id", "number"),
+        Column("carrier_name", "载体名称", "carrier_name"),
+        Column(
+            "carrier_type",
+            "载体类型",
+            "carrier_type",
+            value=lambda i: _label("type", i.get("carrier_type")),
+        ),
+        Column("year", "年度", "year", "number"),
+        Column(
+            "status", "状态", "status", value=_coded_value(vocabulary.REPORT_STATUSES, "status")
+        ),
+        Column("submitted_at", "提交时间", "submitted_at", "date"),
+        *(
+            Column(
+                f"metric_{key}",
+                label,
+                "metrics",
+                "number",
+                value=lambda item, key=key: (item.get("metrics") or {}).get(key),
+            )
+            for key, label in metrics.items()
+        ),
+        Column("review_comment", "审核意见", "review_comment"),
+    )
+
+
+def export_reports(
+    who: Principal | None, query, fmt: str, carrier_type: str | None = None
+) -> tuple[str, str, Iterator[bytes]]:
+    """The annual reports of ``query`` (the report list's scoped, filtered, sorted query)."""
+    from registry import reports
+
+    def items() -> Iterator[dict]:
+        batch: list = []
+        for report in _chunked(query):
+            batch.append(report)
+            if len(batch) == CHUNK:
+                yield from _with_carriers(batch, reports.as_dict)
+                batch = []
+        yield from _with_carriers(batch, reports.as_dict)
+
+    columns = report_columns(carrier_type)
+    return export_items(who, "年度报告", "annual-reports", fmt, columns, items())
+
+
+def _with_carriers(rows: list, present: Callable[[Any], dict]) -> list[dict]:
+    """Items of ``rows`` with their carrier's name and type (one query)."""
+    ids = {row.carrier_id for row in rows}
+    names = (
+        {
+            carrier.id: carrier
+            for carrier in Carrier.select(Carrier.id, Carrier.name, Carrier.type).where(
+                Carrier.id.in_(list(ids))
+            )
+        }
+        if ids
+        else {}
+    )
+    items = []
+    for row in rows:
+        item = present(row)
+        carrier = names.get(row.carrier_id)
+        item["carrier_name"] = carrier.name if carrier else None
+        item["carrier_type"] = carrier.type if carrier else None
+        items.append(item)
+    return items
+
+
+def target_columns() -> tuple[Column, ...]:
+    """The target progress sheet."""
+    progress = lambda key: lambda item: (item.get("progress") or {}).get(key)  # noqa: E731
+    return (
+        Column("id", "编号", "id", "number"),
+        Column("name", "目标名称", "name"),
+        Column("metric", "指标", "metric", value=_coded_value(vocabulary.TARGET_METRICS, "metric")),
+        Column("year", "年度", "year", "number"),
+        Column("target_value", "目标值", "target_value", "number"),
+        Column("current", "当前值", "progress", "number", value=progress("current")),
+        Column("percent", "完成率（%）", "progress", "number", value=progress("percent")),
+        Column("expected", "应达进度", "progress", "number", value=progress("expected")),
+        Column(
+            "state",
+            "进度状态",
+            "progress",
+            value=lambda item: vocabulary.TARGET_STATES.get(progress("state")(item)),
+        ),
+        Column("starts_on", "起始日期", "starts_on", "date"),
+        Column("deadline", "截止日期", "deadline", "date"),
+        Column("note", "备注", "note"),
+    )
+
+
+def export_targets(who: Principal | None, query, fmt: str) -> tuple[str, str, Iterator[bytes]]:
+    """The targets of ``query`` (the target list's filtered, sorted query) with their live
+    progress."""
+    from registry import targets
+
+    today = clock.today()
+    items = (targets.as_dict(target, today) for target in _chunked(query))
+    return export_items(who, "目标进度", "targets", fmt, target_columns(), items)
+
+
+def export_items(
+    who: Principal | None,
+    title: str,
+    ascii_title: str,
+    fmt: str,
+    columns: tuple[Column, ...],
+    items: Iterable[dict],
+) -> tuple[str, str, Iterator[bytes]]:
+    """``(filename, mimetype, chunks)`` of a sheet of ``items`` (produced as ``who``)."""
+    if fmt not in MIMETYPES:
+        raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(FORMATS)}.")
     rows = ([column.cell(item) for column in columns] for item in items)
-    title = "人才载体" if "as_of" not in args else f"人才载体（{args['as_of'].isoformat()}）"
     chunks = write_sheet(fmt, title, [column.header for column in columns], rows)
-    return filename("人才载体名录", fmt, "carriers"), MIMETYPES[fmt], _streamed(who, chunks)
+    return filename(title, fmt, ascii_title), MIMETYPES[fmt], _streamed(who, chunks)

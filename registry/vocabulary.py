@@ -201,6 +201,8 @@ CHANGE_OBJECTS: dict[str, str] = {
 
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
+#: Alert statuses (SPEC §3.3).
+ALERT_STATUSES: dict[str, str] = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解除"}
 ALERT_KINDS: dict[str, str] = {
     "evaluation_due": "评估临近",
     "evaluation_overdue": "评估逾期",
@@ -212,13 +214,6 @@ ALERT_KINDS: dict[str, str] = {
     "postdoc_overstay": "博士后超期在站",
     "no_postdoc_recruited": "未招收博士后",
     "incubation_overdue": "孵化超期",
-}
-
-#: States of an alert: raised by the scan, acknowledged by a person, resolved by the scan.
-ALERT_STATUSES: dict[str, str] = {
-    "open": "待处理",
-    "acknowledged": "已确认",
-    "resolved": "已解除",
 }
 
 #: Events written to the outbox (SPEC §7) and what webhooks may subscribe to. Delivery

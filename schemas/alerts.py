@@ -5,14 +5,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry import vocabulary
 from registry.lifecycle import SCAN_ALERT_KINDS
+from registry.vocabulary import ALERT_STATUSES as VOCABULARY_ALERT_STATUSES
 from registry.vocabulary import CARRIER_TYPES, LEVELS
 from schemas.common import MAX_ID, ListArgsSchema, ResourceSchema, Timestamp, one_of, sort_field
 
 #: Every alert kind of SPEC §3.3; the roster kinds are reserved for the members issue.
 ALERT_KINDS = [*SCAN_ALERT_KINDS, "postdoc_overstay", "no_postdoc_recruited", "incubation_overdue"]
-ALERT_STATUSES = list(vocabulary.ALERT_STATUSES)
+ALERT_STATUSES = list(VOCABULARY_ALERT_STATUSES)
 ALERT_SORTS = ["due_on", "days_left", "opened_on", "resolved_on", "kind", "status", "carrier_id"]
 
 

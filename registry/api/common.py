@@ -31,9 +31,14 @@ class IdConverter(IntegerConverter):
 
 
 def problem(
-    status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None
+    status: int,
+    detail: str | None = None,
+    errors: dict | None = None,
+    headers: dict | None = None,
+    extensions: dict | None = None,
 ) -> Response:
-    """An RFC 9457 problem+json response."""
+    """An RFC 9457 problem+json response (``extensions``: further members, e.g. an import's
+    report)."""
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -42,6 +47,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    body.update(extensions or {})
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
