@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale, get_translations, gettext, lazy_gettext
 
 from registry.errors import with_article
@@ -52,12 +52,11 @@ _FIELD_PATH = re.compile(r"(?P<path>[\w.\[\]-]+): (?P<message>.+)", re.DOTALL)
 
 
 def init_app(app: Flask) -> None:
-    """Bind Flask-Babel to ``app`` with the locale rule above, and mark language-dependent
-    answers ``Vary: Accept-Language``."""
+    """Bind Flask-Babel to ``app`` with the locale rule above (API answers carry ``Vary:
+    Accept-Language``: ``registry.api.common.VARY``)."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
-    app.after_request(_vary_on_language)
 
 
 def is_negotiated(path: str) -> bool:
@@ -72,13 +71,6 @@ def select_locale() -> str:
     if not is_negotiated(request.path):
         return "zh"
     return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
-
-
-def _vary_on_language(response: Response) -> Response:
-    """``Vary: Accept-Language`` on every negotiated answer: its messages follow the header."""
-    if has_request_context() and is_negotiated(request.path):
-        response.vary.add("Accept-Language")
-    return response
 
 
 def _patterns(translations) -> list[tuple[re.Pattern, str]]:
