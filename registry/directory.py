@@ -59,7 +59,7 @@ import peewee as pw
 
 from registry import access, carriers, timeline
 from registry.db import apply_sort
-from registry.errors import DomainError
+from registry.errors import DomainError, with_article
 from registry.models import Carrier
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
@@ -133,7 +133,7 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
         ]
     if errors:
         who = access.principal()
-        caller = f"A {who.role}" if who is not None else "A caller without a token"
+        caller = with_article(who.role, True) if who is not None else "A caller without a token"
         fields = sorted(
             {f for name in errors if name != "sort" for f in FILTER_FIELDS[name]}
             | set(hidden_sorts)
@@ -211,7 +211,9 @@ def fully_readable(carrier_id: int) -> Carrier:
     carrier = find(carrier_id)
     if not access.can_read_carrier_fully(who, carrier):
         raise DomainError(
-            403, f"A {who.role} may read only the public fields of carrier {carrier_id}."
+            403,
+            f"{with_article(who.role, True)} may read only the public fields of carrier "
+            f"{carrier_id}.",
         )
     return carrier
 

@@ -162,28 +162,49 @@ PARTNER_ROLES: dict[str, str] = {
     "other": "其他",
 }
 
-ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
+#: Roles of a principal (a token's holder, SPEC §6).
 ROLE_LABELS: dict[str, str] = {
     "bureau_admin": "主管部门管理员",
     "bureau_viewer": "主管部门查阅人员",
     "operator": "载体运营单位",
     "partner": "合作单位",
 }
+ROLES: list[str] = list(ROLE_LABELS)
+
+#: Roles of a roster entry (``registry.roster_rules.ROLE_TYPES`` says on which carriers).
+MEMBER_ROLES: dict[str, str] = {
+    "postdoc": "博士后",
+    "expert": "专家",
+    "master": "技能大师",
+    "apprentice": "徒弟",
+    "resident_enterprise": "入驻企业",
+    "trainee_cohort": "培训班次",
+}
+#: How a roster entry ended (``registry.roster_rules.ROLE_OUTCOMES`` says which role may).
+MEMBER_OUTCOMES: dict[str, str] = {
+    "completed": "期满完成",
+    "extended": "延期",
+    "withdrawn": "退出",
+    "terminated": "终止",
+    "graduated": "毕业",
+    "moved_out": "迁出",
+}
 
 #: Actions of the audit trail (SPEC §5.1 ``change``).
-CHANGE_ACTIONS: dict[str, str] = {
-    "create": "创建",
+CHANGE_ACTION_LABELS: dict[str, str] = {
+    "create": "新增",
     "update": "修改",
     "delete": "删除",
     "milestone": "记录里程碑",
-    "void": "作废里程碑",
+    "void": "作废",
     "review": "审核",
     "import": "导入",
     "token": "令牌",
 }
+CHANGE_ACTIONS: list[str] = list(CHANGE_ACTION_LABELS)
 
 #: What an audit record is about (its ``object_type``).
-CHANGE_OBJECTS: dict[str, str] = {
+CHANGE_OBJECT_LABELS: dict[str, str] = {
     "carrier": "载体",
     "milestone": "里程碑",
     "annual_report": "年度报告",
@@ -237,7 +258,12 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 #: States of one webhook delivery: waiting or retrying, delivered, attempts used up.
-DELIVERY_STATUSES: list[str] = ["pending", "succeeded", "failed"]
+DELIVERY_STATUS_LABELS: dict[str, str] = {
+    "pending": "待投递",
+    "succeeded": "已送达",
+    "failed": "失败",
+}
+DELIVERY_STATUSES: list[str] = list(DELIVERY_STATUS_LABELS)
 
 #: Webhook body formats: a signed JSON event, or a chat-robot text message.
 WEBHOOK_FORMATS: dict[str, str] = {
@@ -263,4 +289,39 @@ def level_labels(config: dict) -> dict[str, str]:
         **LEVEL_LABELS,
         "municipal": config["LEVEL_LABEL_MUNICIPAL"],
         "county": config["LEVEL_LABEL_COUNTY"],
+    }
+
+
+def _entries(labels: dict[str, str]) -> list[dict[str, str]]:
+    return [{"code": code, "label": label} for code, label in labels.items()]
+
+
+def code_lists(config: dict) -> dict:
+    """Every code list with its labels, in display order (``GET /api/v1/vocabulary``): the
+    codes of this module, the configured level labels and towns, the deadline kinds."""
+    from registry import deadlines, places
+
+    return {
+        "carrier_types": _entries(CARRIER_TYPES),
+        "levels": _entries(level_labels(config)),
+        "carrier_statuses": _entries(CARRIER_STATUSES),
+        "milestone_kinds": _entries(MILESTONE_KINDS),
+        "evaluation_results": _entries(EVALUATION_RESULTS),
+        "organization_kinds": _entries(ORGANIZATION_KINDS),
+        "partner_roles": _entries(PARTNER_ROLES),
+        "registration_types": _entries({code: CARRIER_TYPES[code] for code in REGISTRATION_TYPES}),
+        "report_statuses": _entries(REPORT_STATUSES),
+        "report_metrics": {kind: _entries(metrics) for kind, metrics in REPORT_METRICS.items()},
+        "target_metrics": _entries(TARGET_METRICS),
+        "target_states": _entries(TARGET_STATES),
+        "alert_kinds": _entries(ALERT_KINDS),
+        "deadline_kinds": _entries({name: rule.label for name, rule in deadlines.RULES.items()}),
+        "member_roles": _entries(MEMBER_ROLES),
+        "member_outcomes": _entries(MEMBER_OUTCOMES),
+        "roles": _entries(ROLE_LABELS),
+        "change_actions": _entries(CHANGE_ACTION_LABELS),
+        "event_types": _entries(EVENT_TYPES),
+        "webhook_formats": _entries(WEBHOOK_FORMATS),
+        "delivery_statuses": _entries(DELIVERY_STATUS_LABELS),
+        "towns": _entries({name: name for name in places.towns()}),
     }

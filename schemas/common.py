@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry import clock
+from registry.errors import with_article
 
 MAX_ID = 2**53 - 1
 MAX_PAGE = 1_000_000
@@ -161,7 +162,9 @@ def sort_field(choices) -> fields.String:
 
 
 def one_of(codes, what: str) -> validate.OneOf:
-    return validate.OneOf(list(codes), error=f"Not a {what}: {{input}}. Use one of {{choices}}.")
+    return validate.OneOf(
+        list(codes), error=f"Not {with_article(what)}: {{input}}. Use one of {{choices}}."
+    )
 
 
 def validate_town(value: str | None) -> None:

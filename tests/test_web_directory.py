@@ -213,7 +213,7 @@ def test_the_carrier_page_shows_reports_alerts_and_history(page_client, api, adm
     shown_alerts = html.split('id="alerts-heading"', 1)[1].split("</section>", 1)[0]
     assert alerts and shown_alerts.count("<tr>") == len(alerts) + 1  # + the header row
     history = html.split('id="history-heading"', 1)[1].split("</section>", 1)[0]
-    assert "创建" in history and "记录里程碑" in history
+    assert "新增" in history and "记录里程碑" in history
 
 
 def test_the_export_buttons_export_the_current_filter(page_client, world):

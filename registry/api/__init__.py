@@ -79,6 +79,7 @@ def register_api(app: Flask) -> None:
         spreadsheets,
         targets,
         tokens,
+        vocabulary,
         webhooks,
     )
     from registry.errors import DomainError
@@ -126,6 +127,7 @@ def register_api(app: Flask) -> None:
         alerts,
         deadlines,
         jobs,
+        vocabulary,
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)

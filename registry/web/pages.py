@@ -299,8 +299,8 @@ def _labels():
             "alert_statuses": vocabulary.ALERT_STATUSES,
             "target_metrics": vocabulary.TARGET_METRICS,
             "metrics": vocabulary.REPORT_METRICS,
-            "actions": vocabulary.CHANGE_ACTIONS,
-            "objects": vocabulary.CHANGE_OBJECTS,
+            "actions": vocabulary.CHANGE_ACTION_LABELS,
+            "objects": vocabulary.CHANGE_OBJECT_LABELS,
         },
         "current": g.get("principal"),
         # Where the signed-in person's pages start (their "home"), for links back.
