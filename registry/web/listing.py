@@ -22,6 +22,7 @@ from registry import (
     alerts,
     audit,
     directory,
+    i18n,
     milestones,
     places,
     reports,
@@ -77,7 +78,7 @@ def _read_list() -> dict[str, Any]:
     try:
         items, total = directory.listing(args)
     except DomainError as refused:
-        errors = {**errors, **(refused.errors or {"_schema": [refused.message]})}
+        errors = {**errors, **i18n.translate_errors(refused.errors or {"_": [refused.message]})}
     return {
         "args": args,
         "errors": errors,

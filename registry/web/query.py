@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import marshmallow as ma
 from flask import request, url_for
 
-from registry import clock
+from registry import clock, i18n
 
 #: Most page links shown around the current page.
 PAGE_WINDOW = 2
@@ -17,13 +17,14 @@ PAGE_WINDOW = 2
 
 def load_args(schema: ma.Schema) -> tuple[dict, dict[str, list[str]]]:
     """The request's query string loaded by ``schema`` (the API's), and the messages of the
-    parameters it refused. A form's empty field is no filter; a refused parameter is left
-    out so that the page still shows the rest (the API answers 422 for it instead)."""
+    parameters it refused (in Chinese, from the API's catalogue). A form's empty field is no
+    filter; a refused parameter is left out so that the page still shows the rest (the API
+    answers 422 for it instead)."""
     raw = {key: value for key, value in request.args.items() if value.strip()}
     try:
         return schema.load(raw), {}
     except ma.ValidationError as error:
-        errors = {key: list(messages) for key, messages in _messages(error.messages).items()}
+        errors = i18n.translate_errors(_messages(error.messages))
         kept = {key: value for key, value in raw.items() if key not in errors}
         return schema.load(kept), errors
 
