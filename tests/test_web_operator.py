@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import peewee as pw
 import pytest
 
 from registry.models import Alert, AnnualReport, Carrier, Change
@@ -171,3 +172,22 @@ def test_operator_acknowledges_an_alert_of_its_own_carrier_only(page_client, two
         assert Alert.get_by_id(own_alert.id).status == "acknowledged"
         assert Alert.get_by_id(other_alert.id).status == "open"
         assert Carrier.get_by_id(two_hosts["own"]["id"]).status == "accredited"
+
+
+def test_a_busy_database_is_a_page_saying_nothing_changed(page_client, two_hosts, monkeypatch):
+    import sqlite3
+
+    from registry import directory
+
+    client = page_client("operator", [two_hosts["ours"]["id"]])
+
+    def locked(args):
+        raise pw.OperationalError("database is locked") from sqlite3.OperationalError(
+            "database is locked"
+        )
+
+    monkeypatch.setattr(directory, "readable", locked)
+    busy = client.get("/my/carriers")
+    assert busy.status_code == 503
+    assert busy.mimetype == "text/html" and busy.headers["Retry-After"] == "1"
+    assert "未做任何修改" in busy.get_data(as_text=True)

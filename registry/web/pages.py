@@ -246,6 +246,30 @@ def _http_error(error: HTTPException):
     return error_page(status, detail, headers)
 
 
+def _database_error(error: BaseException):
+    """The database busy or away: a page saying nothing was changed (503, ``Retry-After``),
+    as the API says it in problem+json; any other database error stays a 500."""
+    from registry import db
+    from registry.api import RETRY_AFTER
+
+    reason = db.unavailable(error)
+    if reason is None:
+        raise error
+    return error_page(
+        503,
+        "数据库暂时繁忙或不可用，本次未做任何修改，请稍后重试。",
+        {"Retry-After": str(RETRY_AFTER[reason])},
+    )
+
+
+def register_database_errors() -> None:
+    """Answer database errors on pages with :func:`_database_error` (once, at import)."""
+    from registry.api import DATABASE_ERRORS
+
+    for error_class in DATABASE_ERRORS:
+        bp.register_error_handler(error_class, _database_error)
+
+
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     return error_page(error.status, error.message if not error.message.isascii() else None)
@@ -303,3 +327,6 @@ def _labels():
         # Links to pages of other modules show only where those pages exist.
         "web_endpoints": _endpoints(),
     }
+
+
+register_database_errors()
