@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from registry import audit, carriers, milestones, state, writes
+from registry import audit, carriers, milestones, organizations, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Principal
@@ -279,7 +279,9 @@ def _materialise(carrier: Carrier) -> list[dict]:
     created = []
     for item in wanted:
         if item["uscc"] not in ids:
-            org = Organization.create(name=item["name"], uscc=item["uscc"], kind=item["kind"])
+            org = Organization(name=item["name"], uscc=item["uscc"], kind=item["kind"])
+            organizations.refresh_names(org)
+            org.save()
             ids[item["uscc"]] = org.id
             created.append({"id": org.id, "name": org.name, "uscc": org.uscc, "kind": org.kind})
     if proposed.get("host"):
@@ -320,6 +322,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
         created = _materialise(carrier)
         if created:
             review["review"]["organizations_created"] = created
+        carriers.refresh_names(carrier)
         carrier.save()
         milestone = {
             "kind": APPROVAL_MILESTONES[status],
