@@ -177,12 +177,15 @@ def resolve(data: dict, who: Principal, carrier: Carrier | None = None) -> dict:
             else next((org for org in named if org in own), None)
         )
         if submitting is None or submitting not in named:
-            raise DomainError(
-                403,
-                "A partner registers for its own organisations: name one of "
-                f"{', '.join(map(str, sorted(own)))} as host or partner"
-                + (", and keep the one that submitted it." if carrier is not None else "."),
+            ids = ", ".join(map(str, sorted(own)))
+            message = (
+                f"A partner registers for its own organisations: name one of {ids} as host or "
+                "partner, and keep the one that submitted it."
+                if carrier is not None
+                else f"A partner registers for its own organisations: name one of {ids} as host "
+                "or partner."
             )
+            raise DomainError(403, message)
         if carrier is None:
             fields["submitted_by_organization"] = submitting
         if host is None and proposed["host"]:

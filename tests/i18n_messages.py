@@ -30,6 +30,13 @@ def template(node: ast.AST) -> str | None:
     """The catalogue form of a string or f-string node: ``{name}`` for each value."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = template(node.left), template(node.right)
+        if left is None and right is None:
+            return None
+        return (left or "{" + _placeholder(node.left) + "}") + (
+            right or "{" + _placeholder(node.right) + "}"
+        )
     if not isinstance(node, ast.JoinedStr):
         return None
     text, seen = "", {}
