@@ -117,3 +117,16 @@ def source_messages() -> dict[str, str]:
                         where = f"{path.relative_to(ROOT)}:{node.lineno}"
                         found.setdefault(text, where)
     return found
+
+
+def code_list_names() -> set[str]:
+    """What each ``one_of(codes, what)`` validator calls its codes (``carrier type``): the
+    message says ``Not a carrier type: …``, so each needs a catalogue entry too."""
+    found = set()
+    for path in sorted((ROOT / "schemas").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and _name(node.func) == "one_of" and len(node.args) > 1:
+                what = node.args[1]
+                if isinstance(what, ast.Constant) and isinstance(what.value, str):
+                    found.add(what.value)
+    return found

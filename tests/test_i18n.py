@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from i18n_messages import source_messages
+from i18n_messages import code_list_names, source_messages
 
 from registry import i18n, uscc
+from registry.errors import with_article
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -50,6 +51,17 @@ def test_every_message_of_the_code_has_a_chinese_translation(app):
             if not re.search(r"[\u4e00-\u9fff]", i18n.translate(sample)):
                 untranslated.append(f"{where}: {template}")
     assert not untranslated, "not in the catalogue:\n" + "\n".join(untranslated)
+
+
+def test_every_code_list_name_has_a_chinese_translation(app):
+    """``Not an organisation kind: x. Use one of …`` names the list in Chinese too."""
+    with app.test_request_context("/api/v1/carriers", headers=ZH):
+        missing = [
+            what
+            for what in sorted(code_list_names())
+            if i18n.translate(with_article(what)) == with_article(what)
+        ]
+    assert not missing, missing
 
 
 # --- through HTTP ------------------------------------------------------------------------
