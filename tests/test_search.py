@@ -104,29 +104,26 @@ def test_a_past_day_sorts_names_the_same_way(api, admin, town):
     ]
 
 
+def edit(api, token, path, body):
+    """PATCH ``path`` with the ETag just read."""
+    etag = api.get(path, token=token).headers["ETag"]
+    response = api.patch(path, json=body, token=token, headers={"If-Match": etag})
+    assert response.status_code == 200, response.get_json()
+
+
 def test_renames_rewrite_the_keys(api, admin, town, app):
-    bull = town["bull"]
-    etag = api.get(f"/api/v1/organizations/{bull['id']}", token=admin).headers["ETag"]
-    renamed = api.patch(
-        f"/api/v1/organizations/{bull['id']}",
-        json={"name": "慈溪汽配厂"},
-        token=admin,
-        headers={"If-Match": etag},
-    )
-    assert renamed.status_code == 200, renamed.get_json()
+    edit(api, admin, f"/api/v1/organizations/{town['bull']['id']}", {"name": "慈溪汽配厂"})
     assert found(api, "gongniu") == []
     assert found(api, "cxqpc") == ["Maker空间", "张三技能大师工作室"]
-    studio = town["studio"]["id"]
-    etag = api.get(f"{BASE}/{studio}", token=admin).headers["ETag"]
-    response = api.patch(
-        f"{BASE}/{studio}",
-        json={"name": "李四技能大师工作室"},
-        token=admin,
-        headers={"If-Match": etag},
-    )
-    assert response.status_code == 200, response.get_json()
+    edit(api, admin, f"{BASE}/{town['studio']['id']}", {"name": "李四技能大师工作室"})
     assert found(api, "lsjndsgzs") == ["李四技能大师工作室"]
     assert found(api, "zsjnds") == []
+    # A move to another host: the new host's name finds it, the old one's no longer.
+    edit(
+        api, admin, f"{BASE}/{town['maker']['id']}", {"host_organization_id": town["college"]["id"]}
+    )
+    assert found(api, "cxqpc") == ["李四技能大师工作室"]
+    assert found(api, "nbdx") == ["博士后工作站（慈溪）", "Maker空间"]
     assert_keys_current(app)
 
 
@@ -163,6 +160,8 @@ def test_an_approved_registration_creates_organisations_with_keys(
     submitted = api.post("/api/v1/registrations", json=body, token=partner)
     assert submitted.status_code == 201, submitted.get_json()
     registration = submitted.get_json()["id"]
+    regs = "/api/v1/registrations"
+    assert found(api, "xinsong", token=partner, path=regs) == ["新松校企合作实习实践基地"]
     etag = api.get(f"/api/v1/registrations/{registration}", token=admin).headers["ETag"]
     approved = api.post(
         f"/api/v1/registrations/{registration}/approve",
