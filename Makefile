@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,11 @@ run: install
 ## Install and run the linters and the test suite (PostgreSQL when REGISTRY_TEST_DATABASE_URL is set).
 test: install lint
 	$(BIN)/pytest
+
+## Compile the Chinese catalogue (registry/translations/zh/LC_MESSAGES/messages.po) into the
+## committed messages.mo after editing it; tests/test_i18n.py checks the two are in step.
+messages: install
+	$(BIN)/pybabel compile --statistics -d registry/translations -D messages
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     ``config`` overrides the ``REGISTRY_*`` environment settings (tests pass a database URL).
     """
-    from registry import access, web
+    from registry import access, i18n, web
     from registry.api import register_api
     from registry.cli import register_cli
 
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.bind(settings["DATABASE_URL"], settings["DB_BUSY_TIMEOUT_MS"])
     db.init_app(app)
+    i18n.init_app(app)
 
     @app.before_request
     def _request_context():

@@ -35,6 +35,7 @@ from flask_smorest import abort
 
 from registry import db
 from registry.db import utcnow
+from registry.errors import with_article
 from registry.models import Alert, AnnualReport, Carrier, Principal, Token
 
 BUREAU_ADMIN = "bureau_admin"
@@ -283,7 +284,7 @@ def require(*roles: str) -> Principal:
     if who is None:
         abort(401, message="This needs a token.", headers={"WWW-Authenticate": "Bearer"})
     if who.role not in roles:
-        abort(403, message=f"A {who.role} may not do this.")
+        abort(403, message=f"{with_article(who.role, True)} may not do this.")
     return who
 
 
@@ -402,7 +403,7 @@ def require_carrier_operator(carrier: Carrier) -> Principal:
                 "only its partner and the bureau change it.",
             )
         return who
-    abort(403, message=f"A {who.role} may not change carrier {carrier.id}.")
+    abort(403, message=f"{with_article(who.role, True)} may not change carrier {carrier.id}.")
     raise AssertionError  # pragma: no cover
 
 
@@ -484,7 +485,11 @@ def require_report_submitter(carrier: Carrier) -> Principal:
     """The caller, who must be allowed to submit (or resubmit) ``carrier``'s reports."""
     who = require_reader()
     if not may_submit_report(who, carrier):
-        abort(403, message=f"A {who.role} may not submit annual reports of carrier {carrier.id}.")
+        abort(
+            403,
+            message=f"{with_article(who.role, True)} may not submit annual reports of carrier "
+            f"{carrier.id}.",
+        )
     return who
 
 
@@ -511,5 +516,9 @@ def require_alert_acknowledger(carrier: Carrier) -> Principal:
         return who
     if who.role == OPERATOR and is_own_carrier(who, carrier):
         return who
-    abort(403, message=f"A {who.role} may not acknowledge the alerts of carrier {carrier.id}.")
+    abort(
+        403,
+        message=f"{with_article(who.role, True)} may not acknowledge the alerts of carrier "
+        f"{carrier.id}.",
+    )
     raise AssertionError  # pragma: no cover

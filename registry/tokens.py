@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from registry import access, audit, writes
 from registry.db import utcnow, write_transaction
-from registry.errors import DomainError
+from registry.errors import DomainError, with_article
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
 
@@ -67,10 +67,14 @@ def check_principal(
     organization_ids = list(dict.fromkeys(organization_ids))
     if role in access.ORGANISATION_ROLES and not organization_ids:
         raise TokenError(
-            f"A {role} acts for at least one organisation (--organization ID).", "organizations"
+            f"{with_article(role, True)} acts for at least one organisation (--organization ID).",
+            "organizations",
         )
     if role in access.BUREAU_ROLES and organization_ids:
-        raise TokenError(f"A {role} acts for the bureau, not for organisations.", "organizations")
+        raise TokenError(
+            f"{with_article(role, True)} acts for the bureau, not for organisations.",
+            "organizations",
+        )
     return name, role, organization_ids
 
 

@@ -78,6 +78,7 @@ def register_api(app: Flask) -> None:
         reports,
         targets,
         tokens,
+        vocabulary,
         webhooks,
     )
     from registry.errors import DomainError
@@ -124,6 +125,7 @@ def register_api(app: Flask) -> None:
         alerts,
         deadlines,
         jobs,
+        vocabulary,
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import abort
 
-from registry import access, alerts
+from registry import access, alerts, names
 from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
@@ -75,7 +75,7 @@ class Alerts(MethodView):
         if "due_after" in args:
             query = query.where(Alert.due_on >= args["due_after"])
         if "q" in args:
-            query = query.where(Carrier.name.contains(args["q"]))
+            query = query.where(names.matches(Carrier.search_key, args["q"]))
         return blp.page(
             query, args, lambda rows: [alerts.as_dict(alert) for alert in rows], SORTS, Alert.due_on
         )

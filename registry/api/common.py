@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from registry.db import apply_sort
+from registry.i18n import translate, translate_errors
 from schemas.common import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,15 +34,16 @@ class IdConverter(IntegerConverter):
 def problem(
     status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None
 ) -> Response:
-    """An RFC 9457 problem+json response."""
+    """An RFC 9457 problem+json response, its title, detail and field messages in the
+    caller's language (:mod:`registry.i18n`)."""
     body = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": translate(HTTPStatus(status).phrase),
         "status": status,
-        "detail": detail or HTTPStatus(status).description,
+        "detail": translate(detail or HTTPStatus(status).description),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = translate_errors(errors)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -167,9 +167,8 @@ def edit_carrier(carrier_id: int):
         if error.status == 412:
             return _conflict(carrier_id, values, loaded)
         if error.status in (409, 422):
-            field_errors = forms.flat_errors(forms.translate(error.errors or {}))
-            field_errors.setdefault("_body", []).append(forms.translate_text(error.message))
-            return _render_edit(carrier, item, values, sent_etag, error.status, field_errors)
+            errors = forms.domain_errors(error)
+            return _render_edit(carrier, item, values, sent_etag, error.status, errors)
         raise
     flash(f"已保存“{updated.name}”的修改。", "success")
     return redirect(_after_edit(carrier_id))
@@ -261,9 +260,7 @@ def submit_report(carrier_id: int):
         try:
             report = reports.submit_report(carrier, data)
         except DomainError as error:
-            errors = forms.flat_errors(forms.translate(error.errors or {}))
-            if error.status != 422 or not errors:
-                errors.setdefault("_body", []).append(forms.translate_text(error.message))
+            errors = forms.domain_errors(error)
         else:
             flash(f"已提交 {report.year} 年度报告，等待主管部门审核。", "success")
             if g.principal.role == access.PARTNER:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry import vocabulary
 from registry.errors import DomainError
+from registry.i18n import translate
 from registry.lifecycle import LifecycleError
 
 bp = Blueprint(
@@ -202,6 +204,8 @@ def _endpoints() -> set[str]:
     return set(current_app.view_functions)
 
 
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
 ERROR_TITLES = {
     400: "请求无效",
     401: "请先登录",
@@ -231,19 +235,15 @@ def _http_error(error: HTTPException):
     status = error.code or 500
     if status == 401:
         return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
-    detail = None
     data = getattr(error, "data", None) or {}
-    # flask-smorest's abort(…, message=…) of registry.access carries English text; the page
-    # says it in Chinese by status, and keeps our own Chinese descriptions.
-    if not data and error.description and not error.description.isascii():
-        detail = error.description
-    headers = {}
-    if status == 429 and error.description:
-        detail = error.description
-    retry = getattr(error, "retry_after", None)
-    if retry:
-        headers["Retry-After"] = str(retry)
-    return error_page(status, detail, headers)
+    # registry.access says why in English (abort(…, message=…)): the page says it in Chinese.
+    return error_page(status, _in_chinese(data.get("message") or error.description))
+
+
+def _in_chinese(text: str | None) -> str | None:
+    """``text`` through the message catalogue, or None when it has no Chinese for it."""
+    translated = translate(text) if text else ""
+    return translated if CHINESE.search(translated) else None
 
 
 def _database_error(error: BaseException):
@@ -272,12 +272,12 @@ def register_database_errors() -> None:
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    return error_page(error.status, error.message if not error.message.isascii() else None)
+    return error_page(error.status, _in_chinese(error.message))
 
 
 @bp.errorhandler(LifecycleError)
 def _lifecycle_error(error: LifecycleError):
-    return error_page(409, str(error))
+    return error_page(409, _in_chinese(str(error)))
 
 
 @bp.after_request

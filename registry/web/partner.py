@@ -126,13 +126,6 @@ def _form_page(template_values: dict, errors: dict, status: int = 200, **context
     )
 
 
-def _domain_errors(error: DomainError) -> dict:
-    errors = forms.flat_errors(forms.translate(error.errors or {}))
-    if not errors or error.status != 422:
-        errors.setdefault("_body", []).append(forms.translate_text(error.message))
-    return errors
-
-
 # --- a partner's registrations ----------------------------------------------------------------
 
 
@@ -164,7 +157,7 @@ def new_registration():
             access.require_registrant()
             carrier = registrations.submit(data, g.principal)
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已提交“{carrier.name}”的备案，等待主管部门审核。", "success")
             return redirect(url_for("web.my_registrations"))
@@ -194,7 +187,7 @@ def edit_registration(registration_id: int):
             registrations.edit(registration_id, data, g.principal, expected)
         except DomainError as error:
             if error.status != 412:
-                errors = _domain_errors(error)
+                errors = forms.domain_errors(error)
             else:
                 errors = {
                     "_body": [
@@ -264,7 +257,7 @@ def approve_registration(registration_id: int):
         try:
             registrations.approve(carrier, decision)
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已通过“{carrier.name}”的备案。", "success")
             return redirect(url_for("web.review_queue"))
@@ -281,7 +274,7 @@ def reject_registration(registration_id: int):
         try:
             registrations.reject(carrier, data["reason"].strip())
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已退回“{carrier.name}”的备案。", "success")
             return redirect(url_for("web.review_queue"))
