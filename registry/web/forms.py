@@ -9,7 +9,8 @@ same input. :func:`domain_errors` does the same for a domain function's refusal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 import marshmallow as ma
 
@@ -58,3 +59,27 @@ def domain_errors(error: DomainError) -> dict[str, list[str]]:
     if not errors or error.status != 422:
         errors.setdefault("_body", []).append(translate(error.message))
     return errors
+
+
+#: A flattened nested message: ``0.uscc: Not a valid code.``.
+_INNER_PATH = re.compile(r"(?P<path>[\w.]+): (?P<text>.+)", re.DOTALL)
+
+
+def name_inner_fields(
+    errors: dict[str, list[str]], field: str, labels: Mapping[str, str], item: str = ""
+) -> None:
+    """Say the inner path of ``field``'s nested messages in words, in place: with ``labels``
+    for inner fields and ``item`` for list positions, ``0.uscc: …`` becomes
+    ``合作单位 1 · 统一社会信用代码：…``."""
+    named = []
+    for text in errors.get(field, []):
+        found = _INNER_PATH.fullmatch(text)
+        if found:
+            words = [
+                f"{item} {int(part) + 1}".strip() if part.isdigit() else labels.get(part, part)
+                for part in found.group("path").split(".")
+            ]
+            text = " · ".join(words) + "：" + found.group("text")
+        named.append(text)
+    if field in errors:
+        errors[field] = named

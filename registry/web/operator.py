@@ -123,13 +123,15 @@ def _changes(loaded: dict, current: dict) -> dict:
 
 
 def _render_edit(carrier, item, values, etag, status=200, errors=None, conflict=None):
+    errors = errors or {}
+    forms.name_inner_fields(errors, "contact", CONTACT_FIELDS)
     return render(
         "operator/edit_carrier.html",
         status,
         carrier=item,
         values=values,
         etag=etag,
-        errors=errors or {},
+        errors=errors,
         conflict=conflict,
         town_options=[(town, town) for town in towns()],
         labels_of_fields=EDIT_FIELDS,

@@ -73,10 +73,13 @@ class RegistrySessionInterface(SecureCookieSessionInterface):
 
 
 def _not_a_page(path: str) -> bool:
+    """Whether ``path`` is outside the pages (no session there)."""
     return path.startswith(NOT_PAGES)
 
 
 def ensure_secret_key(app: Flask) -> None:
+    """Give ``app`` its session signing key on first use: ``REGISTRY_SECRET_KEY``, or the
+    random key the database keeps for every process (made by the first one to ask)."""
     if app.secret_key:
         return
     from registry import people
@@ -95,6 +98,7 @@ def sign_in_session(principal) -> None:
 
 
 def sign_out_session() -> None:
+    """End this browser's page session."""
     session.clear()
 
 

@@ -21,6 +21,16 @@ from registry.web.pages import bp, render, signed_in
 from schemas.common import update_schema
 from schemas.registrations import ApprovalSchema, RegistrationSchema, RejectionSchema
 
+#: Labels of the fields inside the form's nested messages (partners, contact).
+INNER_LABELS = {
+    "organization_id": "本单位",
+    "uscc": "统一社会信用代码",
+    "name": "名称",
+    "kind": "类型",
+    "role": "合作角色",
+    "phone": "联系电话",
+    "email": "电子邮箱",
+}
 #: Partner rows on the registration form.
 PARTNER_ROWS = 3
 CONTACT_FIELDS = ("name", "phone", "email")
@@ -105,6 +115,8 @@ def _values_of(item: dict, own: set[int]) -> dict:
 
 
 def _form_page(template_values: dict, errors: dict, status: int = 200, **context):
+    forms.name_inner_fields(errors, "partners", INNER_LABELS, "合作单位")
+    forms.name_inner_fields(errors, "contact", INNER_LABELS)
     own = sorted(access.organisations_of(g.principal))
     names = dict(
         Organization.select(Organization.id, Organization.name)
