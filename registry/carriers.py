@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, rosters, writes
+from registry import alerts, audit, names, rosters, writes
 from registry.db import locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
@@ -178,7 +178,7 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
         tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == wanted["tag"])
         query = query.where(Carrier.id.in_(tagged))
     if "q" in wanted:
-        query = query.where(Carrier.name.contains(wanted["q"]))
+        query = query.where(names.matches(Carrier.search_key, wanted["q"]))
     if "accredited_from" in wanted:
         query = query.where(Carrier.accredited_on >= wanted["accredited_from"])
     if "accredited_to" in wanted:
@@ -261,6 +261,29 @@ def _set_fields(carrier: Carrier, data: dict) -> None:
         carrier.report_due_override = data["report_due"]
 
 
+def refresh_names(carrier: Carrier, host_name: str | None = None) -> None:
+    """Set ``carrier``'s search and sort keys (``registry.names``) from its name and its
+    host's name (read unless given): every write of a name or a host calls this."""
+    if host_name is None:
+        host = Organization.get_or_none(Organization.id == carrier.host_organization_id)
+        host_name = host.name if host is not None else None
+    carrier.search_key = names.search_key(carrier.name, host_name)
+    carrier.sort_key = names.sort_key(carrier.name)
+
+
+def refresh_hosted_names(host: Organization) -> int:
+    """Rewrite the search keys of the carriers ``host`` hosts (after its rename); the keys are
+    no part of a carrier's representation, so versions stay. Returns how many changed."""
+    changed = 0
+    for carrier in Carrier.select(Carrier.id, Carrier.name, Carrier.search_key).where(
+        Carrier.host_organization == host.id
+    ):
+        key = names.search_key(carrier.name, host.name)
+        if key != carrier.search_key:
+            changed += Carrier.update(search_key=key).where(Carrier.id == carrier.id).execute()
+    return changed
+
+
 def _check_unique_name(carrier: Carrier) -> None:
     """A host has one carrier of a name (409 for a second); a refused registration does not
     count. The host's row is locked first, so two concurrent writes cannot both pass."""
@@ -301,6 +324,7 @@ def create_carrier(
         )
         _set_fields(carrier, data)
         _check_unique_name(carrier)
+        refresh_names(carrier)
         carrier.initial_level = carrier.level
         refresh_dates(carrier)
         carrier.save()
@@ -341,6 +365,7 @@ def update_carrier(
         _set_fields(carrier, data)
         if "name" in data or "host_organization_id" in data:
             _check_unique_name(carrier)
+            refresh_names(carrier)
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)

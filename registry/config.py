@@ -174,7 +174,7 @@ SETTINGS: list[Setting] = [
     Setting(
         "SESSION_HOURS",
         12,
-        "How long a page session lasts after sign-in, in hours.",
+        "How long a page session lasts after its last use, in hours (each page visited renews it).",
         int,
     ),
     Setting(

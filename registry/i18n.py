@@ -70,7 +70,13 @@ def select_locale() -> str:
         return LANGUAGES[0]
     if not is_negotiated(request.path):
         return "zh"
-    return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
+    # The most preferred language we speak, by its primary subtag (zh-Hans-CN is zh); werkzeug's
+    # best_match would take an exact "en;q=0.5" over a preferred "zh-CN;q=0.9".
+    for tag, quality in request.accept_languages:
+        language = tag.replace("_", "-").split("-")[0].lower()
+        if quality > 0 and language in LANGUAGES:
+            return language
+    return LANGUAGES[0]
 
 
 def _patterns(translations) -> list[tuple[re.Pattern, str]]:

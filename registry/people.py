@@ -315,6 +315,8 @@ def sign_in(name: str, password: str, address: str) -> Principal:
     )
     if found is None or not valid:
         with write_transaction():
+            # Failures older than the window no longer count: the table keeps only the window.
+            SignInAttempt.delete().where(SignInAttempt.failed_at <= now - limits.window).execute()
             SignInAttempt.insert_many(
                 [
                     {"kind": "account", "key": account, "failed_at": now},
@@ -327,9 +329,3 @@ def sign_in(name: str, password: str, address: str) -> Principal:
             (SignInAttempt.kind == "account") & (SignInAttempt.key == account)
         ).execute()
     return found
-
-
-def forget_old_attempts(before: dt.datetime) -> int:
-    """Delete failed sign-ins older than ``before`` (they no longer count)."""
-    with write_transaction():
-        return SignInAttempt.delete().where(SignInAttempt.failed_at < before).execute()

@@ -290,38 +290,3 @@ def level_labels(config: dict) -> dict[str, str]:
         "municipal": config["LEVEL_LABEL_MUNICIPAL"],
         "county": config["LEVEL_LABEL_COUNTY"],
     }
-
-
-def _entries(labels: dict[str, str]) -> list[dict[str, str]]:
-    return [{"code": code, "label": label} for code, label in labels.items()]
-
-
-def code_lists(config: dict) -> dict:
-    """Every code list with its labels, in display order (``GET /api/v1/vocabulary``): the
-    codes of this module, the configured level labels and towns, the deadline kinds."""
-    from registry import deadlines, places
-
-    return {
-        "carrier_types": _entries(CARRIER_TYPES),
-        "levels": _entries(level_labels(config)),
-        "carrier_statuses": _entries(CARRIER_STATUSES),
-        "milestone_kinds": _entries(MILESTONE_KINDS),
-        "evaluation_results": _entries(EVALUATION_RESULTS),
-        "organization_kinds": _entries(ORGANIZATION_KINDS),
-        "partner_roles": _entries(PARTNER_ROLES),
-        "registration_types": _entries({code: CARRIER_TYPES[code] for code in REGISTRATION_TYPES}),
-        "report_statuses": _entries(REPORT_STATUSES),
-        "report_metrics": {kind: _entries(metrics) for kind, metrics in REPORT_METRICS.items()},
-        "target_metrics": _entries(TARGET_METRICS),
-        "target_states": _entries(TARGET_STATES),
-        "alert_kinds": _entries(ALERT_KINDS),
-        "deadline_kinds": _entries({name: rule.label for name, rule in deadlines.RULES.items()}),
-        "member_roles": _entries(MEMBER_ROLES),
-        "member_outcomes": _entries(MEMBER_OUTCOMES),
-        "roles": _entries(ROLE_LABELS),
-        "change_actions": _entries(CHANGE_ACTION_LABELS),
-        "event_types": _entries(EVENT_TYPES),
-        "webhook_formats": _entries(WEBHOOK_FORMATS),
-        "delivery_statuses": _entries(DELIVERY_STATUS_LABELS),
-        "towns": _entries({name: name for name in places.towns()}),
-    }

@@ -132,6 +132,18 @@ class ListArgsSchema(PageArgsSchema):
     )
 
 
+def name_search(whose: str) -> fields.String:
+    """The ``q`` of a list whose rows have a stored search key (``registry.names``)."""
+    return fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": f"Search {whose} as people type them: any part, pinyin or pinyin "
+            "initials (`jndsgzs` finds 技能大师工作室), full- or half-width brackets and "
+            "letters, any case, spaces ignored."
+        },
+    )
+
+
 def sort_field(choices) -> fields.String:
     """A ``sort`` parameter: ``field`` or ``-field`` (descending), comma-separated.
 

@@ -30,6 +30,13 @@ def template(node: ast.AST) -> str | None:
     """The catalogue form of a string or f-string node: ``{name}`` for each value."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = template(node.left), template(node.right)
+        if left is None and right is None:
+            return None
+        return (left or "{" + _placeholder(node.left) + "}") + (
+            right or "{" + _placeholder(node.right) + "}"
+        )
     if not isinstance(node, ast.JoinedStr):
         return None
     text, seen = "", {}
@@ -109,4 +116,17 @@ def source_messages() -> dict[str, str]:
                     if re.search(r"[A-Za-z]{2}", literal) and " " in text.strip():
                         where = f"{path.relative_to(ROOT)}:{node.lineno}"
                         found.setdefault(text, where)
+    return found
+
+
+def code_list_names() -> set[str]:
+    """What each ``one_of(codes, what)`` validator calls its codes (``carrier type``): the
+    message says ``Not a carrier type: …``, so each needs a catalogue entry too."""
+    found = set()
+    for path in sorted((ROOT / "schemas").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and _name(node.func) == "one_of" and len(node.args) > 1:
+                what = node.args[1]
+                if isinstance(what, ast.Constant) and isinstance(what.value, str):
+                    found.add(what.value)
     return found

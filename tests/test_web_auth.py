@@ -223,3 +223,30 @@ def test_a_session_signing_key_is_made_once_and_shared(app, in_db):
         first = people.site_secret("session")
         assert people.site_secret("session") == first
         assert SiteSecret.select().count() == 1
+
+
+def test_reinviting_voids_the_old_password_and_sessions(page_client, app):
+    person_client = page_client("bureau_viewer")
+    person = person_client.person
+    admin = page_client("bureau_admin")
+    page = admin.form(f"/people/{person.id}/reinvite")
+    assert page.status_code == 200
+    link = re.search(r'id="invite-link">([^<]+)<', page.get_data(as_text=True)).group(1)
+    assert person_client.get("/account").status_code == 302
+    fresh = app.test_client()
+    assert _sign_in(fresh, person.name).status_code == 401
+    path = link.removeprefix("http://localhost")
+    new_password = "a brand new password"
+    set_again = post_form(fresh, path, {"password": new_password, "password_again": new_password})
+    assert set_again.status_code == 302
+    assert _sign_in(app.test_client(), person.name, new_password).status_code == 302
+
+
+def test_old_failures_are_forgotten(app, client, make_person, in_db):
+    with in_db():
+        SignInAttempt.create(kind="account", key="old", failed_at=utcnow() - dt.timedelta(days=1))
+    assert _sign_in(client, "无此人", "guess").status_code == 401
+    with in_db():
+        assert [
+            row.key for row in SignInAttempt.select().where(SignInAttempt.kind == "account")
+        ] == ["无此人"]

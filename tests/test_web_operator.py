@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import peewee as pw
 import pytest
 
 from registry.models import Alert, AnnualReport, Carrier, Change
@@ -120,7 +121,9 @@ def test_a_stale_edit_shows_the_conflict_and_overwrites_nothing(
     assert again.status_code == 302
 
 
-def test_edit_errors_come_from_the_api_schema_next_to_their_field(page_client, two_hosts, rows):
+def test_edit_errors_come_from_the_api_schema_next_to_their_field(
+    page_client, two_hosts, rows, api, admin
+):
     client = page_client("operator", [two_hosts["ours"]["id"]])
     own = two_hosts["own"]
     etag = _etag(client.get(f"/my/carriers/{own['id']}/edit").get_data(as_text=True))
@@ -134,6 +137,17 @@ def test_edit_errors_come_from_the_api_schema_next_to_their_field(page_client, t
     assert 'id="name-errors"' in html and 'id="established_on-errors"' in html
     assert 'aria-describedby="name-errors"' in html
     assert rows(Change) == changes
+    # The very messages the API answers in Chinese for the same body.
+    same = api.patch(
+        f"/api/v1/carriers/{own['id']}",
+        json={"name": "", "established_on": "2999-01-01"},
+        token=admin,
+        headers={"If-Match": etag, "Accept-Language": "zh-CN"},
+    ).get_json()["errors"]
+    for field in ("name", "established_on"):
+        shown = re.search(rf'<ul class="field-errors" id="{field}-errors">(.*?)</ul>', html, re.S)
+        assert [m.strip() for m in re.findall(r"<li>(.*?)</li>", shown.group(1))] == same[field]
+        assert re.search("[\u4e00-\u9fff]", same[field][0])
 
 
 def test_operator_submits_an_annual_report(page_client, two_hosts, rows):
@@ -171,3 +185,34 @@ def test_operator_acknowledges_an_alert_of_its_own_carrier_only(page_client, two
         assert Alert.get_by_id(own_alert.id).status == "acknowledged"
         assert Alert.get_by_id(other_alert.id).status == "open"
         assert Carrier.get_by_id(two_hosts["own"]["id"]).status == "accredited"
+
+
+def test_a_busy_database_is_a_page_saying_nothing_changed(page_client, two_hosts, monkeypatch):
+    import sqlite3
+
+    from registry import directory
+
+    client = page_client("operator", [two_hosts["ours"]["id"]])
+
+    def locked(args):
+        raise pw.OperationalError("database is locked") from sqlite3.OperationalError(
+            "database is locked"
+        )
+
+    monkeypatch.setattr(directory, "readable", locked)
+    busy = client.get("/my/carriers")
+    assert busy.status_code == 503
+    assert busy.mimetype == "text/html" and busy.headers["Retry-After"] == "1"
+    assert "未做任何修改" in busy.get_data(as_text=True)
+
+
+def test_refusals_are_explained_in_chinese(page_client, two_hosts):
+    client = page_client("operator", [two_hosts["ours"]["id"]], name="甲运营")
+    refused = client.get(f"/my/carriers/{two_hosts['other']['id']}/edit")
+    assert refused.status_code == 403 and refused.mimetype == "text/html"
+    main = refused.get_data(as_text=True).split('<main id="main">')[1]
+    text = re.sub(r"<[^>]+>", "", main)
+    assert "无权访问" in text and "运营单位无权修改载体" in text
+    assert not re.search("[A-Za-z]{3,}", text)
+    missing = client.get("/my/carriers/999999/edit")
+    assert missing.status_code == 404 and "载体" in missing.get_data(as_text=True)

@@ -127,3 +127,14 @@ def test_a_viewer_reads_the_queue_but_does_not_review(page_client, partner_org, 
     assert refused.status_code == 403
     operator = page_client("operator", [partner_org["id"]])
     assert operator.get("/review").status_code == 403
+
+
+def test_nested_errors_name_the_row_and_the_field(page_client, partner_org):
+    client = page_client("partner", [partner_org["id"]])
+    refused = client.form(
+        "/my/registrations/new",
+        _form(partner_org, partner_0_org="", partner_0_uscc="12345", partner_0_name="某公司"),
+    )
+    assert refused.status_code == 422
+    errors = re.search(r'id="partners-errors">(.*?)</ul>', refused.get_data(as_text=True), re.S)
+    assert "合作单位 1 · 统一社会信用代码：" in errors.group(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import abort
 
-from registry import access, alerts
+from registry import access, alerts, names
 from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses
 from registry.db import apply_sort
 from registry.models import Alert, Carrier, CarrierPartner
@@ -72,7 +72,7 @@ def listed(args: dict):
     if "due_after" in args:
         query = query.where(Alert.due_on >= args["due_after"])
     if "q" in args:
-        query = query.where(Carrier.name.contains(args["q"]))
+        query = query.where(names.matches(Carrier.search_key, args["q"]))
     return apply_sort(query, args.get("sort"), SORTS, Alert.due_on)
 
 

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from registry.api.common import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, not_modified
-from registry.vocabulary import code_lists
+from registry.code_lists import code_lists
 from schemas.vocabulary import VocabularySchema
 
 blp = Blueprint(

@@ -123,13 +123,15 @@ def _changes(loaded: dict, current: dict) -> dict:
 
 
 def _render_edit(carrier, item, values, etag, status=200, errors=None, conflict=None):
+    errors = errors or {}
+    forms.name_inner_fields(errors, "contact", CONTACT_FIELDS)
     return render(
         "operator/edit_carrier.html",
         status,
         carrier=item,
         values=values,
         etag=etag,
-        errors=errors or {},
+        errors=errors,
         conflict=conflict,
         town_options=[(town, town) for town in towns()],
         labels_of_fields=EDIT_FIELDS,
@@ -167,9 +169,8 @@ def edit_carrier(carrier_id: int):
         if error.status == 412:
             return _conflict(carrier_id, values, loaded)
         if error.status in (409, 422):
-            field_errors = forms.flat_errors(forms.translate(error.errors or {}))
-            field_errors.setdefault("_body", []).append(forms.translate_text(error.message))
-            return _render_edit(carrier, item, values, sent_etag, error.status, field_errors)
+            errors = forms.domain_errors(error)
+            return _render_edit(carrier, item, values, sent_etag, error.status, errors)
         raise
     flash(f"已保存“{updated.name}”的修改。", "success")
     return redirect(_after_edit(carrier_id))
@@ -261,9 +262,7 @@ def submit_report(carrier_id: int):
         try:
             report = reports.submit_report(carrier, data)
         except DomainError as error:
-            errors = forms.flat_errors(forms.translate(error.errors or {}))
-            if error.status != 422 or not errors:
-                errors.setdefault("_body", []).append(forms.translate_text(error.message))
+            errors = forms.domain_errors(error)
         else:
             flash(f"已提交 {report.year} 年度报告，等待主管部门审核。", "success")
             if g.principal.role == access.PARTNER:

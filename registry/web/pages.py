@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry import vocabulary
 from registry.errors import DomainError
+from registry.i18n import translate
 from registry.lifecycle import LifecycleError
 
 bp = Blueprint(
@@ -71,10 +73,13 @@ class RegistrySessionInterface(SecureCookieSessionInterface):
 
 
 def _not_a_page(path: str) -> bool:
+    """Whether ``path`` is outside the pages (no session there)."""
     return path.startswith(NOT_PAGES)
 
 
 def ensure_secret_key(app: Flask) -> None:
+    """Give ``app`` its session signing key on first use: ``REGISTRY_SECRET_KEY``, or the
+    random key the database keeps for every process (made by the first one to ask)."""
     if app.secret_key:
         return
     from registry import people
@@ -93,6 +98,7 @@ def sign_in_session(principal) -> None:
 
 
 def sign_out_session() -> None:
+    """End this browser's page session."""
     session.clear()
 
 
@@ -202,6 +208,8 @@ def _endpoints() -> set[str]:
     return set(current_app.view_functions)
 
 
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
 ERROR_TITLES = {
     400: "请求无效",
     401: "请先登录",
@@ -231,29 +239,49 @@ def _http_error(error: HTTPException):
     status = error.code or 500
     if status == 401:
         return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
-    detail = None
     data = getattr(error, "data", None) or {}
-    # flask-smorest's abort(…, message=…) of registry.access carries English text; the page
-    # says it in Chinese by status, and keeps our own Chinese descriptions.
-    if not data and error.description and not error.description.isascii():
-        detail = error.description
-    headers = {}
-    if status == 429 and error.description:
-        detail = error.description
-    retry = getattr(error, "retry_after", None)
-    if retry:
-        headers["Retry-After"] = str(retry)
-    return error_page(status, detail, headers)
+    # registry.access says why in English (abort(…, message=…)): the page says it in Chinese.
+    return error_page(status, _in_chinese(data.get("message") or error.description))
+
+
+def _in_chinese(text: str | None) -> str | None:
+    """``text`` through the message catalogue, or None when it has no Chinese for it."""
+    translated = translate(text) if text else ""
+    return translated if CHINESE.search(translated) else None
+
+
+def _database_error(error: BaseException):
+    """The database busy or away: a page saying nothing was changed (503, ``Retry-After``),
+    as the API says it in problem+json; any other database error stays a 500."""
+    from registry import db
+    from registry.api import RETRY_AFTER
+
+    reason = db.unavailable(error)
+    if reason is None:
+        raise error
+    return error_page(
+        503,
+        "数据库暂时繁忙或不可用，本次未做任何修改，请稍后重试。",
+        {"Retry-After": str(RETRY_AFTER[reason])},
+    )
+
+
+def register_database_errors() -> None:
+    """Answer database errors on pages with :func:`_database_error` (once, at import)."""
+    from registry.api import DATABASE_ERRORS
+
+    for error_class in DATABASE_ERRORS:
+        bp.register_error_handler(error_class, _database_error)
 
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    return error_page(error.status, error.message if not error.message.isascii() else None)
+    return error_page(error.status, _in_chinese(error.message))
 
 
 @bp.errorhandler(LifecycleError)
 def _lifecycle_error(error: LifecycleError):
-    return error_page(409, str(error))
+    return error_page(409, _in_chinese(str(error)))
 
 
 @bp.after_request
@@ -308,3 +336,6 @@ def _labels():
         # Links to pages of other modules show only where those pages exist.
         "web_endpoints": _endpoints(),
     }
+
+
+register_database_errors()

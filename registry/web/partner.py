@@ -21,6 +21,16 @@ from registry.web.pages import bp, render, signed_in
 from schemas.common import update_schema
 from schemas.registrations import ApprovalSchema, RegistrationSchema, RejectionSchema
 
+#: Labels of the fields inside the form's nested messages (partners, contact).
+INNER_LABELS = {
+    "organization_id": "本单位",
+    "uscc": "统一社会信用代码",
+    "name": "名称",
+    "kind": "类型",
+    "role": "合作角色",
+    "phone": "联系电话",
+    "email": "电子邮箱",
+}
 #: Partner rows on the registration form.
 PARTNER_ROWS = 3
 CONTACT_FIELDS = ("name", "phone", "email")
@@ -105,6 +115,8 @@ def _values_of(item: dict, own: set[int]) -> dict:
 
 
 def _form_page(template_values: dict, errors: dict, status: int = 200, **context):
+    forms.name_inner_fields(errors, "partners", INNER_LABELS, "合作单位")
+    forms.name_inner_fields(errors, "contact", INNER_LABELS)
     own = sorted(access.organisations_of(g.principal))
     names = dict(
         Organization.select(Organization.id, Organization.name)
@@ -124,13 +136,6 @@ def _form_page(template_values: dict, errors: dict, status: int = 200, **context
         partner_rows=range(PARTNER_ROWS),
         **context,
     )
-
-
-def _domain_errors(error: DomainError) -> dict:
-    errors = forms.flat_errors(forms.translate(error.errors or {}))
-    if not errors or error.status != 422:
-        errors.setdefault("_body", []).append(forms.translate_text(error.message))
-    return errors
 
 
 # --- a partner's registrations ----------------------------------------------------------------
@@ -164,7 +169,7 @@ def new_registration():
             access.require_registrant()
             carrier = registrations.submit(data, g.principal)
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已提交“{carrier.name}”的备案，等待主管部门审核。", "success")
             return redirect(url_for("web.my_registrations"))
@@ -194,7 +199,7 @@ def edit_registration(registration_id: int):
             registrations.edit(registration_id, data, g.principal, expected)
         except DomainError as error:
             if error.status != 412:
-                errors = _domain_errors(error)
+                errors = forms.domain_errors(error)
             else:
                 errors = {
                     "_body": [
@@ -264,7 +269,7 @@ def approve_registration(registration_id: int):
         try:
             registrations.approve(carrier, decision)
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已通过“{carrier.name}”的备案。", "success")
             return redirect(url_for("web.review_queue"))
@@ -281,7 +286,7 @@ def reject_registration(registration_id: int):
         try:
             registrations.reject(carrier, data["reason"].strip())
         except DomainError as error:
-            errors = _domain_errors(error)
+            errors = forms.domain_errors(error)
         else:
             flash(f"已退回“{carrier.name}”的备案。", "success")
             return redirect(url_for("web.review_queue"))
