@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 from flask import current_app, g
 from marshmallow import ValidationError
+from openpyxl.cell import WriteOnlyCell
 
 from registry import access, audit, carriers, clock, db, directory, organizations, vocabulary
 from registry import uscc as uscc_module
@@ -229,20 +230,12 @@ def csv_chunks(
 
 
 def _xlsx_cell(sheet, value: Any):
-    from openpyxl.cell import WriteOnlyCell
-
-    if value is None:
-        return None
     if isinstance(value, dt.datetime):
-        # Excel has no time zones: the local wall time of the configured zone.
-        local = clock.to_local(value).replace(tzinfo=None)
-        cell = WriteOnlyCell(sheet, value=local)
-        cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        return cell
-    if isinstance(value, dt.date):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = "yyyy-mm-dd"
-        return cell
+        # Excel has no time zones: the local wall time of the configured zone (openpyxl
+        # gives a datetime the format yyyy-mm-dd h:mm:ss, a date yyyy-mm-dd).
+        return clock.to_local(value).replace(tzinfo=None)
+    if value is None or isinstance(value, dt.date):
+        return value
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float) and value.is_integer():
@@ -262,7 +255,6 @@ def xlsx_chunks(title: str, headers: list[str], rows: Iterable[list[Any]]) -> It
     """An XLSX file of one sheet: an openpyxl write-only workbook saved to a temporary file
     (so rows are never all in memory), then read back in chunks and deleted."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     handle, path = tempfile.mkstemp(prefix="registry-export-", suffix=".xlsx")
