@@ -33,11 +33,13 @@ lint: install
 	$(BIN)/ruff format --check .
 
 ## Time the deadline scan on 10,000 and 100,000 generated carriers (BENCH_DATABASE_URL for PostgreSQL).
-## Benchmarks (not part of the tests): the scan, point-in-time lists, webhook delivery.
+## Benchmarks (not part of the tests): the scan, point-in-time lists, webhook delivery,
+## spreadsheets (10,000-row import, 100,000-row export).
 bench: install
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/as_of.py 10000 100000
 	$(BIN)/python bench/deliver.py --events 5000
+	$(BIN)/python bench/spreadsheets.py --import-rows 10000 --export-rows 100000
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

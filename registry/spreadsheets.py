@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 from flask import current_app, g
 from marshmallow import ValidationError
+from openpyxl.cell import WriteOnlyCell
 
 from registry import access, audit, carriers, clock, db, directory, organizations, vocabulary
 from registry import uscc as uscc_module
@@ -229,20 +230,12 @@ def csv_chunks(
 
 
 def _xlsx_cell(sheet, value: Any):
-    from openpyxl.cell import WriteOnlyCell
-
-    if value is None:
-        return None
     if isinstance(value, dt.datetime):
-        # Excel has no time zones: the local wall time of the configured zone.
-        local = clock.to_local(value).replace(tzinfo=None)
-        cell = WriteOnlyCell(sheet, value=local)
-        cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        return cell
-    if isinstance(value, dt.date):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = "yyyy-mm-dd"
-        return cell
+        # Excel has no time zones: the local wall time of the configured zone (openpyxl
+        # gives a datetime the format yyyy-mm-dd h:mm:ss, a date yyyy-mm-dd).
+        return clock.to_local(value).replace(tzinfo=None)
+    if value is None or isinstance(value, dt.date):
+        return value
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float) and value.is_integer():
@@ -262,7 +255,6 @@ def xlsx_chunks(title: str, headers: list[str], rows: Iterable[list[Any]]) -> It
     """An XLSX file of one sheet: an openpyxl write-only workbook saved to a temporary file
     (so rows are never all in memory), then read back in chunks and deleted."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     handle, path = tempfile.mkstemp(prefix="registry-export-", suffix=".xlsx")
@@ -747,7 +739,8 @@ class _Importer:
         self.columns: dict[str, int] = {}
         self.headers: dict[str, str] = {}
         self.hosts_by_uscc: dict[str, int] = {}
-        self.hosts_by_name: dict[str, int] = {}
+        self.named: dict[str, list[int]] = {}
+        self.schemas: dict[str, Any] = {}
         self._map_columns()
 
     # -- layout
@@ -835,6 +828,28 @@ class _Importer:
 
     # -- writing rows
 
+    def prefetch_hosts(self, rows: list[_Row]) -> None:
+        """The organisations the rows name, read in bulk (by credit code and by name)."""
+        codes = sorted(
+            {
+                uscc_module.normalise(r.values["host_uscc"])
+                for r in rows
+                if r.values.get("host_uscc")
+            }
+        )
+        names = sorted({r.values["host_name"] for r in rows if r.values.get("host_name")})
+        for start in range(0, len(codes), CHUNK):
+            query = Organization.select(Organization.id, Organization.uscc).where(
+                Organization.uscc.in_(codes[start : start + CHUNK])
+            )
+            self.hosts_by_uscc.update((org.uscc, org.id) for org in query)
+        for start in range(0, len(names), CHUNK):
+            query = Organization.select(Organization.id, Organization.name).where(
+                Organization.name.in_(names[start : start + CHUNK])
+            )
+            for org in query.order_by(Organization.id):
+                self.named.setdefault(org.name, []).append(org.id)
+
     def host_id(self, row: _Row) -> int | None:
         """The host organisation named by the row (created when unknown); None when the row
         names none."""
@@ -843,27 +858,23 @@ class _Importer:
             code = uscc_module.normalise(code)
             found = self.hosts_by_uscc.get(code)
             if found is None:
-                org = Organization.get_or_none(Organization.uscc == code)
-                if org is None:
-                    reason = uscc_module.problem(code)
-                    if reason:
-                        raise _RowProblem("host_uscc", reason)
-                found = org.id if org else self._new_host(row, name, code)
+                reason = uscc_module.problem(code)
+                if reason:
+                    raise _RowProblem("host_uscc", reason)
+                found = self._new_host(row, name, code)
                 self.hosts_by_uscc[code] = found
             return found
         if not name:
             return None
-        found = self.hosts_by_name.get(name)
-        if found is None:
-            matches = list(Organization.select(Organization.id).where(Organization.name == name))
-            if len(matches) > 1:
-                raise _RowProblem(
-                    "host_name",
-                    f"{len(matches)} organisations are named {name}: give its 统一社会信用代码.",
-                )
-            found = matches[0].id if matches else self._new_host(row, name, None)
-            self.hosts_by_name[name] = found
-        return found
+        matches = self.named.get(name)
+        if matches is None:
+            matches = self.named[name] = [self._new_host(row, name, None)]
+        if len(matches) > 1:
+            raise _RowProblem(
+                "host_name",
+                f"{len(matches)} organisations are named {name}: give its 统一社会信用代码.",
+            )
+        return matches[0]
 
     def _new_host(self, row: _Row, name: str | None, code: str | None) -> int:
         from schemas.organizations import OrganizationSchema
@@ -880,24 +891,46 @@ class _Importer:
         )
         return org.id
 
-    def existing(self, row: _Row, host_id: int | None) -> Carrier | None:
-        carrier_id = row.values.get("id")
-        if carrier_id is not None:
-            carrier = carriers.load(carrier_id)
-            if carrier is None:
-                raise _RowProblem("id", f"No carrier {carrier_id}: leave 编号 empty to create it.")
-            return carrier
-        if host_id is None:
-            return None
-        return (
-            carriers.with_host()
-            .where(
-                (Carrier.host_organization == host_id)
-                & (Carrier.name == row.values.get("name"))
+    def prefetch_carriers(self, plans: list[_Plan]) -> None:
+        """The carriers the rows name (by id, or by host and name), and how the API shows
+        them now, read in bulk."""
+        ids = sorted({plan.row.values["id"] for plan in plans if plan.row.values.get("id")})
+        found: dict[int, Carrier] = {}
+        for start in range(0, len(ids), CHUNK):
+            found.update((c.id, c) for c in carriers.load_many(ids[start : start + CHUNK]))
+        named = [plan for plan in plans if not plan.row.values.get("id") and plan.host_id]
+        hosts = sorted({plan.host_id for plan in named})
+        names = sorted(
+            {plan.row.values.get("name") for plan in named if plan.row.values.get("name")}
+        )
+        by_name: dict[tuple[int, str], Carrier] = {}
+        for start in range(0, len(names), CHUNK):
+            query = carriers.with_host().where(
+                Carrier.host_organization.in_(hosts)
+                & Carrier.name.in_(names[start : start + CHUNK])
                 & (Carrier.status != "rejected")
             )
-            .first()
-        )
+            for carrier in query.order_by(Carrier.id):
+                by_name.setdefault((carrier.host_organization_id, carrier.name), carrier)
+        for plan in plans:
+            carrier_id = plan.row.values.get("id")
+            if carrier_id is not None:
+                plan.carrier = found.get(carrier_id)
+                if plan.carrier is None:
+                    plan.problem = _RowProblem(
+                        "id", f"No carrier {carrier_id}: leave 编号 empty to create it."
+                    )
+            elif plan.host_id is not None:
+                plan.carrier = by_name.get((plan.host_id, plan.row.values.get("name")))
+        matched = list({plan.carrier.id: plan.carrier for plan in plans if plan.carrier}.values())
+        shown: dict[int, dict] = {}
+        for start in range(0, len(matched), CHUNK):
+            chunk = matched[start : start + CHUNK]
+            ids_ = {carrier.id for carrier in chunk}
+            shown.update((item["id"], item) for item in carriers.present(chunk, ids_))
+        for plan in plans:
+            if plan.carrier is not None:
+                plan.current = shown[plan.carrier.id]
 
     def changes(self, row: _Row, host_id: int | None, current: dict | None) -> dict:
         """The carrier fields (as the API takes them) the row sets differently from
@@ -938,53 +971,131 @@ class _Importer:
                 changed[key] = value
         return changed
 
-    def apply(self, row: _Row) -> None:
+    def plan(self, plan: _Plan) -> None:
+        """What the row does: nothing, a creation or an update, with its data validated by
+        the API's schema (a :class:`_RowProblem` otherwise)."""
         from schemas.carriers import CarrierSchema
         from schemas.common import update_schema
 
-        host_id = self.host_id(row)
-        carrier = self.existing(row, host_id)
-        current = carriers.present([carrier], {carrier.id})[0] if carrier else None
-        data = self.changes(row, host_id, current)
-        name = row.values.get("name") or (current or {}).get("name")
+        if plan.problem is not None:
+            raise plan.problem
+        row, carrier, current = plan.row, plan.carrier, plan.current
+        data = self.changes(row, plan.host_id, current)
+        plan.changed = sorted(data)
         if carrier is not None and not data:
-            self.report.results.append(
-                {"row": row.number, "action": "unchanged", "carrier_id": carrier.id, "name": name}
-            )
+            plan.action = "unchanged"
             return
         if carrier is None:
             missing = [key for key in REQUIRED if not row.values.get(key)]
             if missing:
-                for key in missing:
-                    self.error(row, key, f"{self.header(key)} is needed to create a carrier.")
-                raise _RowReported
+                raise _RowProblem.many(
+                    (key, f"{self.header(key)} is needed to create a carrier.") for key in missing
+                )
         payload = audit.jsonable(data)
+        if not self.schemas:
+            self.schemas = {"create": CarrierSchema(), "update": update_schema(CarrierSchema)}
         try:
-            if carrier is None:
-                loaded = CarrierSchema().load(payload)
-            else:
-                loaded = update_schema(CarrierSchema).load(payload)
+            plan.data = self.schemas["create" if carrier is None else "update"].load(payload)
         except ValidationError as error:
             raise _RowProblem.of(error.messages) from error
-        if carrier is None:
-            written = carriers.create_carrier(loaded)
-            action = "create"
+        plan.action = "create" if carrier is None else "update"
+
+    def result(self, plan: _Plan, carrier: Carrier | None) -> None:
+        item = {
+            "row": plan.row.number,
+            "action": plan.action,
+            "carrier_id": carrier.id if carrier else None,
+            "name": carrier.name if carrier else plan.row.values.get("name"),
+        }
+        if plan.action != "unchanged":
+            item["changed"] = plan.changed
+        self.report.results.append(item)
+
+    def run(self, rows: list[_Row], progress=None) -> None:
+        """Plan every row, then write: updates one by one, creations in bulk (each row in a
+        savepoint when something goes wrong, so that every bad row is reported)."""
+        self.prefetch_hosts(rows)
+        plans = []
+        for row in rows:
+            plan = _Plan(row)
+            with _row_errors(self, row):
+                with db.database.atomic():
+                    plan.host_id = self.host_id(row)
+                plans.append(plan)
+        self.prefetch_carriers(plans)
+        planned = []
+        for plan in plans:
+            with _row_errors(self, plan.row):
+                self.plan(plan)
+                planned.append(plan)
+        done = 0
+        creations = [plan for plan in planned if plan.action == "create"]
+        for plan in planned:
+            if plan.action == "unchanged":
+                self.result(plan, plan.carrier)
+            elif plan.action == "update":
+                with _row_errors(self, plan.row):
+                    with db.database.atomic():
+                        carrier = carriers.update_carrier(plan.carrier.id, plan.data)
+                    self.result(plan, carrier)
+            else:
+                continue
+            done += 1
+            if progress is not None:
+                progress(done, len(planned))
+        for start in range(0, len(creations), CHUNK):
+            chunk = creations[start : start + CHUNK]
+            try:
+                with db.database.atomic():
+                    created = carriers.create_carriers([plan.data for plan in chunk])
+            except DomainError:
+                created = None
+            if created is None:  # find the rows at fault, one by one
+                created = []
+                for plan in chunk:
+                    with _row_errors(self, plan.row):
+                        with db.database.atomic():
+                            created.append(carriers.create_carrier(plan.data))
+                        continue
+                    created.append(None)
+            for plan, carrier in zip(chunk, created, strict=True):
+                if carrier is not None:
+                    self.result(plan, carrier)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(planned))
+        self.report.results.sort(key=lambda item: item["row"])
+
+
+@dataclass
+class _Plan:
+    """What one row does."""
+
+    row: _Row
+    host_id: int | None = None
+    carrier: Carrier | None = None
+    current: dict | None = None
+    problem: Exception | None = None
+    action: str | None = None
+    data: dict | None = None
+    changed: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _row_errors(importer: _Importer, row: _Row) -> Iterator[None]:
+    """Report the errors raised about ``row`` (the block stops at the first)."""
+    try:
+        yield
+    except _RowProblem as problem:
+        for key, message in problem.problems:
+            importer.error(row, key, message)
+    except DomainError as error:
+        if error.errors:
+            for key, message in _RowProblem.of(error.errors).problems:
+                importer.error(row, key, message)
         else:
-            written = carriers.update_carrier(carrier.id, loaded)
-            action = "update"
-        self.report.results.append(
-            {
-                "row": row.number,
-                "action": action,
-                "carrier_id": written.id,
-                "name": written.name,
-                "changed": sorted(data),
-            }
-        )
-
-
-class _RowReported(Exception):
-    """The row's errors are in the report already."""
+            key = next((k for word, k in _REFUSAL_COLUMNS if word in error.message), None)
+            importer.error(row, key, error.message)
 
 
 class _RowProblem(Exception):
@@ -993,6 +1104,12 @@ class _RowProblem(Exception):
     def __init__(self, key: str | None, message: str):
         super().__init__(message)
         self.problems = [(key, message)]
+
+    @classmethod
+    def many(cls, problems: Iterable[tuple[str | None, str]]) -> _RowProblem:
+        problem = cls(None, "")
+        problem.problems = list(problems)
+        return problem
 
     @classmethod
     def of(cls, messages: dict) -> _RowProblem:
@@ -1075,10 +1192,7 @@ def import_carriers(
     report.rows = len(table.rows)
     try:
         with db.write_transaction():
-            for done, row in enumerate(rows, 1):
-                _apply_row(importer, row)
-                if progress is not None:
-                    progress(done, len(rows))
+            importer.run(rows, progress)
             report.errors.sort(key=lambda error: error["row"])
             if report.errors or dry_run:
                 raise _Rollback
@@ -1100,25 +1214,6 @@ def import_carriers(
             if item.get("action", "create") == "create":
                 item["id" if "id" in item else "carrier_id"] = None
     return report
-
-
-def _apply_row(importer: _Importer, row: _Row) -> None:
-    """One row in a savepoint: its errors reported, its writes undone when it fails."""
-    try:
-        with db.database.atomic():
-            importer.apply(row)
-    except _RowReported:
-        pass
-    except _RowProblem as problem:
-        for key, message in problem.problems:
-            importer.error(row, key, message)
-    except DomainError as error:
-        if error.errors:
-            for key, message in _RowProblem.of(error.errors).problems:
-                importer.error(row, key, message)
-        else:
-            key = next((k for word, k in _REFUSAL_COLUMNS if word in error.message), None)
-            importer.error(row, key, error.message)
 
 
 # --- alerts, annual reports, targets --------------------------------------------------------

@@ -9,7 +9,9 @@ endpoint of the API:
 * a JSON body, with any method, must be JSON (400) that this service accepts (422): no
   ``NaN`` or ``Infinity``, no lone surrogate, no NUL character, nesting at most
   :data:`registry.jsontext.MAX_DEPTH` deep;
-* the query string may not hold NUL characters either (422).
+* the query string may not hold NUL characters either (422);
+* a path registered with :func:`accept_upload` (the spreadsheet import) takes a
+  ``multipart/form-data`` file upload instead, up to its own size setting (413 beyond).
 
 The parsed document is what Flask's ``request.get_json()`` and webargs (``@blp.arguments``)
 then see, so the body is parsed exactly once.
