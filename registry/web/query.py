@@ -85,7 +85,7 @@ def local_time(value: dt.datetime | None) -> str:
 
 #: Labels of the list's filters (the query parameters of ``GET /carriers``).
 FILTER_LABELS = {
-    "q": "搜索名称",
+    "q": "搜索（名称、依托单位、拼音）",
     "type": "类型",
     "level": "级别",
     "level_min": "最低级别",

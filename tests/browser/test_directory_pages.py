@@ -82,7 +82,7 @@ def test_a_citizen_filters_searches_and_opens_a_carrier(page, demo):
     for meta in cards.locator(".meta").all_text_contents():
         assert "技能大师工作室" in meta
 
-    page.get_by_label("搜索名称").fill("汽车")
+    page.get_by_label("搜索（名称、依托单位、拼音）").fill("汽车")
     page.get_by_role("button", name="查找").click()
     expect(page).to_have_url(re.compile(r"q=%E6%B1%BD%E8%BD%A6"))  # 汽车, the type kept
     expect(page).to_have_url(re.compile(r"type=skill_master_studio"))
