@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean messages
 
 install: $(VENV)/.installed
 
@@ -23,16 +23,23 @@ run: install
 test: install lint
 	$(BIN)/pytest
 
+## Compile the Chinese catalogue (registry/translations/zh/LC_MESSAGES/messages.po) into the
+## committed messages.mo after editing it; tests/test_i18n.py checks the two are in step.
+messages: install
+	$(BIN)/pybabel compile --statistics -d registry/translations -D messages
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 ## Time the deadline scan on 10,000 and 100,000 generated carriers (BENCH_DATABASE_URL for PostgreSQL).
-## Benchmarks (not part of the tests): the scan, point-in-time lists, webhook delivery.
+## Benchmarks (not part of the tests): the scan, point-in-time lists, webhook delivery,
+## spreadsheets (10,000-row import, 100,000-row export).
 bench: install
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/as_of.py 10000 100000
 	$(BIN)/python bench/deliver.py --events 5000
+	$(BIN)/python bench/spreadsheets.py --import-rows 10000 --export-rows 100000
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -14,11 +14,11 @@ __all__ = ["create_app"]
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: settings, database, API blueprints, error handling, jobs and CLI.
+    """Build the app: settings, database, pages, API blueprints, error handling, jobs and CLI.
 
     ``config`` overrides the ``REGISTRY_*`` environment settings (tests pass a database URL).
     """
-    from registry import access
+    from registry import access, i18n, web
     from registry.api import register_api
     from registry.cli import register_cli
 
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.bind(settings["DATABASE_URL"], settings["DB_BUSY_TIMEOUT_MS"])
     db.init_app(app)
+    i18n.init_app(app)
 
     @app.before_request
     def _request_context():
@@ -50,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
             response.headers["X-Request-ID"] = g.request_id
         return response
 
+    # The pages before the API: the API wraps every view registered so far in its retry of
+    # serialization failures, the pages' views included.
+    web.init_app(app)
     register_api(app)
     register_cli(app)
     return app

@@ -35,6 +35,7 @@ from flask_smorest import abort
 
 from registry import db
 from registry.db import utcnow
+from registry.errors import with_article
 from registry.models import Alert, AnnualReport, Carrier, Principal, Token
 
 BUREAU_ADMIN = "bureau_admin"
@@ -136,15 +137,22 @@ def is_active(token: Token, now: dt.datetime | None = None) -> bool:
     return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
 
 
+def is_enabled(principal: Principal) -> bool:
+    """Not disabled by an admin (issue 13): a disabled person's tokens, feed key and page
+    sessions all stop working."""
+    return principal.disabled_at is None
+
+
 def principal_for_token(token: str) -> tuple[Principal, Token] | None:
-    """The principal behind a presented token, or None when it is unknown, expired or revoked."""
+    """The principal behind a presented token, or None when it is unknown, expired or
+    revoked, or its principal disabled."""
     digest = hash_token(token)
     row = Token.select(Token, Principal).join(Principal).where(Token.token_hash == digest).first()
     # The lookup is by the unique index on the hash; the constant-time comparison guards the
     # equality itself so that nothing about a stored hash leaks through timing.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    if not is_active(row):
+    if not is_active(row) or not is_enabled(row.principal):
         return None
     return row.principal, row
 
@@ -183,12 +191,19 @@ def principal_for_feed_key(key: str) -> Principal | None:
     found = Principal.get_or_none(Principal.feed_key_hash == digest)
     if found is None or not hmac.compare_digest(found.feed_key_hash, digest):
         return None
-    holds_token = (
+    if not is_enabled(found):
+        return None
+    return found if holds_active_token(found) else None
+
+
+def holds_active_token(who: Principal) -> bool:
+    """Whether ``who`` holds a token neither revoked nor expired: its feed key works only
+    then."""
+    return (
         Token.select(Token.id)
-        .where((Token.principal == found.id) & active_token_condition())
+        .where((Token.principal == who.id) & active_token_condition())
         .exists()
     )
-    return found if holds_token else None
 
 
 def accepts_feed_key() -> bool:
@@ -274,7 +289,7 @@ def require(*roles: str) -> Principal:
     if who is None:
         abort(401, message="This needs a token.", headers={"WWW-Authenticate": "Bearer"})
     if who.role not in roles:
-        abort(403, message=f"A {who.role} may not do this.")
+        abort(403, message=f"{with_article(who.role, True)} may not do this.")
     return who
 
 
@@ -393,7 +408,7 @@ def require_carrier_operator(carrier: Carrier) -> Principal:
                 "only its partner and the bureau change it.",
             )
         return who
-    abort(403, message=f"A {who.role} may not change carrier {carrier.id}.")
+    abort(403, message=f"{with_article(who.role, True)} may not change carrier {carrier.id}.")
     raise AssertionError  # pragma: no cover
 
 
@@ -475,7 +490,11 @@ def require_report_submitter(carrier: Carrier) -> Principal:
     """The caller, who must be allowed to submit (or resubmit) ``carrier``'s reports."""
     who = require_reader()
     if not may_submit_report(who, carrier):
-        abort(403, message=f"A {who.role} may not submit annual reports of carrier {carrier.id}.")
+        abort(
+            403,
+            message=f"{with_article(who.role, True)} may not submit annual reports of carrier "
+            f"{carrier.id}.",
+        )
     return who
 
 
@@ -502,5 +521,9 @@ def require_alert_acknowledger(carrier: Carrier) -> Principal:
         return who
     if who.role == OPERATOR and is_own_carrier(who, carrier):
         return who
-    abort(403, message=f"A {who.role} may not acknowledge the alerts of carrier {carrier.id}.")
+    abort(
+        403,
+        message=f"{with_article(who.role, True)} may not acknowledge the alerts of carrier "
+        f"{carrier.id}.",
+    )
     raise AssertionError  # pragma: no cover

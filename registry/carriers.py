@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import alerts, audit, rosters, writes
+from registry import alerts, audit, names, rosters, writes
 from registry.db import locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
@@ -23,9 +23,11 @@ from registry.models import (
     Milestone,
     Organization,
 )
-from registry.state import refresh_dates
+from registry.state import policy_for, refresh_dates
 from registry.vocabulary import levels_at_least
 
+#: Rows read or written per query when working on many carriers at once.
+CHUNK = 500
 #: Fields a client may write; the lifecycle owns every other column.
 DESCRIPTIVE_FIELDS = (
     "name",
@@ -178,7 +180,7 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
         tagged = CarrierTag.select(CarrierTag.carrier).where(CarrierTag.tag == wanted["tag"])
         query = query.where(Carrier.id.in_(tagged))
     if "q" in wanted:
-        query = query.where(Carrier.name.contains(wanted["q"]))
+        query = query.where(names.matches(Carrier.search_key, wanted["q"]))
     if "accredited_from" in wanted:
         query = query.where(Carrier.accredited_on >= wanted["accredited_from"])
     if "accredited_to" in wanted:
@@ -212,24 +214,35 @@ def snapshot(carrier: Carrier) -> dict[str, Any]:
 
 
 def _check_organisations(data: dict) -> None:
+    _check_organisations_of([data])
+
+
+def _check_organisations_of(items: list[dict]) -> None:
+    """422 when a write names a host or partner organisation that does not exist (one query
+    for all ``items``; the message names the first item's problem)."""
     wanted = set()
-    if "host_organization_id" in data:
-        wanted.add(data["host_organization_id"])
-    wanted |= {partner["organization_id"] for partner in data.get("partners") or []}
+    for data in items:
+        if "host_organization_id" in data:
+            wanted.add(data["host_organization_id"])
+        wanted |= {partner["organization_id"] for partner in data.get("partners") or []}
     if not wanted:
         return
-    found = {
-        row.id
-        for row in Organization.select(Organization.id).where(Organization.id.in_(list(wanted)))
-    }
-    errors = {}
-    if "host_organization_id" in data and data["host_organization_id"] not in found:
-        errors["host_organization_id"] = [f"No organisation {data['host_organization_id']}."]
-    missing = sorted({p["organization_id"] for p in data.get("partners") or []} - found)
-    if missing:
-        errors["partners"] = [f"No organisation {', '.join(map(str, missing))}."]
-    if errors:
-        raise DomainError(422, "The request body has invalid fields.", errors)
+    found = set()
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        found |= {
+            row.id for row in Organization.select(Organization.id).where(Organization.id.in_(chunk))
+        }
+    for data in items:
+        errors = {}
+        if "host_organization_id" in data and data["host_organization_id"] not in found:
+            errors["host_organization_id"] = [f"No organisation {data['host_organization_id']}."]
+        missing = sorted({p["organization_id"] for p in data.get("partners") or []} - found)
+        if missing:
+            errors["partners"] = [f"No organisation {', '.join(map(str, missing))}."]
+        if errors:
+            raise DomainError(422, "The request body has invalid fields.", errors)
 
 
 def _write_links(carrier: Carrier, data: dict) -> None:
@@ -243,6 +256,21 @@ def _write_links(carrier: Carrier, data: dict) -> None:
         CarrierTag.delete().where(CarrierTag.carrier == carrier.id).execute()
         for tag in dict.fromkeys(tag.strip() for tag in data["tags"] if tag.strip()):
             CarrierTag.create(carrier=carrier, tag=tag)
+
+
+def _insert_links(new: list[Carrier], items: list[dict]) -> None:
+    """The partners and tags of new carriers (as :func:`_write_links` writes them)."""
+    partners, tags = [], []
+    for carrier, data in zip(new, items, strict=True):
+        partners += [
+            {"carrier": carrier.id, "organization": p["organization_id"], "role": p["role"]}
+            for p in data.get("partners") or []
+        ]
+        unique = dict.fromkeys(tag.strip() for tag in data.get("tags") or [] if tag.strip())
+        tags += [{"carrier": carrier.id, "tag": tag} for tag in unique]
+    for model, rows in ((CarrierPartner, partners), (CarrierTag, tags)):
+        for start in range(0, len(rows), CHUNK):
+            model.insert_many(rows[start : start + CHUNK]).execute()
 
 
 #: Registration bookkeeping that :mod:`registry.registrations` passes along (never a client's).
@@ -261,26 +289,64 @@ def _set_fields(carrier: Carrier, data: dict) -> None:
         carrier.report_due_override = data["report_due"]
 
 
+def refresh_names(carrier: Carrier, host_name: str | None = None) -> None:
+    """Set ``carrier``'s search and sort keys (``registry.names``) from its name and its
+    host's name (read unless given): every write of a name or a host calls this."""
+    if host_name is None:
+        host = Organization.get_or_none(Organization.id == carrier.host_organization_id)
+        host_name = host.name if host is not None else None
+    carrier.search_key = names.search_key(carrier.name, host_name)
+    carrier.sort_key = names.sort_key(carrier.name)
+
+
+def refresh_hosted_names(host: Organization) -> int:
+    """Rewrite the search keys of the carriers ``host`` hosts (after its rename); the keys are
+    no part of a carrier's representation, so versions stay. Returns how many changed."""
+    changed = 0
+    for carrier in Carrier.select(Carrier.id, Carrier.name, Carrier.search_key).where(
+        Carrier.host_organization == host.id
+    ):
+        key = names.search_key(carrier.name, host.name)
+        if key != carrier.search_key:
+            changed += Carrier.update(search_key=key).where(Carrier.id == carrier.id).execute()
+    return changed
+
+
 def _check_unique_name(carrier: Carrier) -> None:
     """A host has one carrier of a name (409 for a second); a refused registration does not
     count. The host's row is locked first, so two concurrent writes cannot both pass."""
-    host = locked(
-        Organization.select().where(Organization.id == carrier.host_organization_id)
-    ).first()
-    same = Carrier.select(Carrier.id).where(
-        (Carrier.host_organization == carrier.host_organization_id)
-        & (Carrier.name == carrier.name)
-        & (Carrier.status != "rejected")
-    )
-    if carrier.id is not None:
-        same = same.where(Carrier.id != carrier.id)
-    existing = same.first()
-    if existing is not None:
-        raise DomainError(
-            409,
-            f"{host.name if host else 'The host'} already has a carrier named {carrier.name} "
-            f"(carrier {existing.id}).",
+    _check_unique_names([carrier])
+
+
+def _check_unique_names(new: list[Carrier]) -> None:
+    """:func:`_check_unique_name` for several carriers at once (their hosts locked, one
+    query per chunk), a repeated (host, name) among them included."""
+    hosts = sorted({carrier.host_organization_id for carrier in new})
+    host_names: dict[int, str] = {}
+    for start in range(0, len(hosts), CHUNK):
+        query = Organization.select(Organization.id, Organization.name).where(
+            Organization.id.in_(hosts[start : start + CHUNK])
         )
+        host_names.update((row.id, row.name) for row in locked(query))
+    taken: dict[tuple[int, str], int] = {}
+    names = sorted({carrier.name for carrier in new})
+    for start in range(0, len(names), CHUNK):
+        same = Carrier.select(Carrier.id, Carrier.host_organization, Carrier.name).where(
+            Carrier.host_organization.in_(hosts)
+            & Carrier.name.in_(names[start : start + CHUNK])
+            & (Carrier.status != "rejected")
+        )
+        for row in same.order_by(Carrier.id):
+            taken.setdefault((row.host_organization_id, row.name), row.id)
+    for index, carrier in enumerate(new):
+        key = (carrier.host_organization_id, carrier.name)
+        mine = carrier.id if carrier.id is not None else -1 - index
+        if key in taken and taken[key] != mine:
+            host = host_names.get(carrier.host_organization_id) or "The host"
+            other = taken[key]
+            where = f"carrier {other}" if other > 0 else "another carrier of the same write"
+            raise DomainError(409, f"{host} already has a carrier named {carrier.name} ({where}).")
+        taken[key] = mine
 
 
 def create_carrier(
@@ -291,25 +357,89 @@ def create_carrier(
     action: str = "create",
 ) -> Carrier:
     """Create a carrier in ``initial_status`` with its partners and tags, audited, with an event."""
+    return create_carriers(
+        [data], initial_status=initial_status, submitted_by=submitted_by, action=action
+    )[0]
+
+
+def create_carriers(
+    items: list[dict],
+    *,
+    initial_status: str = "applying",
+    submitted_by: int | None = None,
+    action: str = "create",
+) -> list[Carrier]:
+    """Create carriers as :func:`create_carrier` does each (the same checks, audit record
+    and ``carrier.created`` event per carrier), in one transaction and with a number of
+    queries that grows with the number of carriers only by their own inserts (the import)."""
     with write_transaction():
-        _check_organisations(data)
-        carrier = Carrier(
-            status=initial_status,
-            initial_status=initial_status,
-            submitted_by=submitted_by,
-            attributes={},
+        _check_organisations_of(items)
+        new = []
+        for data in items:
+            carrier = Carrier(
+                status=initial_status,
+                initial_status=initial_status,
+                submitted_by=submitted_by,
+                attributes={},
+            )
+            _set_fields(carrier, data)
+            new.append(carrier)
+        _check_unique_names(new)
+        hosts = dict(
+            Organization.select(Organization.id, Organization.name)
+            .where(Organization.id.in_(sorted({c.host_organization_id for c in new})))
+            .tuples()
         )
-        _set_fields(carrier, data)
-        _check_unique_name(carrier)
-        carrier.initial_level = carrier.level
-        refresh_dates(carrier)
-        carrier.save()
-        _write_links(carrier, data)
-        carrier = load(carrier.id)
-        after = snapshot(carrier)
-        audit.record_change(action, "carrier", carrier.id, None, after)
-        audit.emit("carrier.created", {"carrier": after}, carrier_id=carrier.id)
-    return carrier
+        for carrier in new:
+            refresh_names(carrier, hosts.get(carrier.host_organization_id))
+        policies: dict[tuple[str, str], Any] = {}
+        for carrier in new:
+            carrier.initial_level = carrier.level
+            key = (carrier.type, carrier.level)
+            if key not in policies:
+                policies[key] = policy_for(*key)
+            refresh_dates(carrier, policies[key])
+        _insert(new)
+        _insert_links(new, items)
+        ids = [carrier.id for carrier in new]
+        created: list[Carrier] = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = load_many(ids[start : start + CHUNK])
+            changes, events = [], []
+            for carrier, shown in zip(chunk, present(chunk, set(ids)), strict=True):
+                after = audit.jsonable(shown)
+                changes.append(audit.change_row(action, "carrier", carrier.id, None, after))
+                events.append(audit.event_row("carrier.created", {"carrier": after}, carrier.id))
+            audit.record_changes(changes)
+            audit.emit_many(events)
+            created += chunk
+    return created
+
+
+def _insert(new: list[Carrier]) -> None:
+    """Insert new carriers (one statement per chunk) and give each its id.
+
+    Their (host, name) pairs are unique among the carriers that count (checked, hosts
+    locked, inside this write transaction), so reading the pairs back finds each id.
+    """
+    if len(new) == 1:
+        new[0].save()
+        return
+    columns = sorted({name for carrier in new for name in carrier.__data__} - {"id"})
+    for start in range(0, len(new), CHUNK):
+        chunk = new[start : start + CHUNK]
+        rows = [{name: carrier.__data__.get(name) for name in columns} for carrier in chunk]
+        Carrier.insert_many(rows).execute()
+        ids = {
+            (row.host_organization_id, row.name): row.id
+            for row in Carrier.select(Carrier.id, Carrier.host_organization, Carrier.name).where(
+                Carrier.host_organization.in_(sorted({c.host_organization_id for c in chunk}))
+                & Carrier.name.in_(sorted({c.name for c in chunk}))
+                & (Carrier.status != "rejected")
+            )
+        }
+        for carrier in chunk:
+            carrier.id = ids[(carrier.host_organization_id, carrier.name)]
 
 
 def update_carrier(
@@ -341,6 +471,7 @@ def update_carrier(
         _set_fields(carrier, data)
         if "name" in data or "host_organization_id" in data:
             _check_unique_name(carrier)
+            refresh_names(carrier)
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)

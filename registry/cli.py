@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from registry import db
+from registry.vocabulary import ROLES
 
 
 def _create_app():
@@ -108,7 +109,7 @@ def load_fixtures_command(demo: bool, as_of: dt.date | None):
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["bureau_admin", "bureau_viewer", "operator", "partner"]),
+    type=click.Choice(ROLES),
 )
 @click.option(
     "--organization",
@@ -151,6 +152,41 @@ def create_token_command(
     if expires_at:
         click.echo(f"It expires at {expires_at.isoformat(timespec='seconds')} UTC.")
     click.echo(token)
+
+
+@click.command("invite")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--organization",
+    "organization_ids",
+    type=int,
+    multiple=True,
+    help="Organisation the person acts for (repeatable; operators and partners).",
+)
+@click.option("--name", required=True, help="The person's name: what they sign in with.")
+@with_appcontext
+def invite_command(role: str, organization_ids: tuple[int, ...], name: str):
+    """Invite a person to the pages and print the one-time link (alone on the last line)
+    where they set their password; it is valid for REGISTRY_INVITE_DAYS days."""
+    from registry import people
+    from registry.errors import DomainError
+    from registry.web.account import invitation_url
+
+    config = current_app.config
+    base = config["PUBLIC_URL"] or f"http://{config['HOST']}:{config['PORT']}"
+    with db.database.connection_context():
+        try:
+            person, token = people.invite(
+                name=name, role=role, organization_ids=list(organization_ids), actor="cli"
+            )
+        except DomainError as error:
+            texts = [text for messages in (error.errors or {}).values() for text in messages]
+            raise click.UsageError(" ".join(texts) or error.message) from error
+    with current_app.test_request_context(base_url=base):
+        link = invitation_url(token, base)
+    days = config["INVITE_DAYS"]
+    click.echo(f"Invitation for {person.name} ({role}); valid for {days} days, once. Pass on:")
+    click.echo(link)
 
 
 @click.command("run")
@@ -290,15 +326,149 @@ def scheduler_command():
         click.echo(f"Scheduler {scheduler.holder} stopped.")
 
 
+def _export_filters(command):
+    """One ``--option`` per filter of the carrier list (and ``--sort``, ``--as-of``), read
+    from the list's query schema so the CLI and the API take the same filters."""
+    from schemas.spreadsheets import CarrierExportArgsSchema
+
+    for name in reversed(sorted(CarrierExportArgsSchema().fields)):
+        if name == "format":
+            continue
+        help_text = CarrierExportArgsSchema().fields[name].metadata.get("description", "")
+        command = click.option(
+            f"--{name.replace('_', '-')}", name, default=None, help=help_text.split(". ")[0]
+        )(command)
+    return command
+
+
+def _acting_cli(name: str):
+    """The CLI acts as the bureau (whoever runs it holds the server): an unsaved principal."""
+    from registry.models import Principal
+
+    return Principal(name=name, role="bureau_admin", organization_ids=[])
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["xlsx", "csv"]),
+    default="xlsx",
+    show_default=True,
+    help="File format (CSV is UTF-8 with BOM).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write (- for standard output).",
+)
+@_export_filters
+@with_appcontext
+def export_command(fmt: str, output: str, **filters):
+    """Export the carrier list (every column, as the bureau reads it) with the list's
+    filters, sort and --as-of."""
+    import marshmallow as ma
+
+    from registry import spreadsheets
+    from registry.errors import DomainError
+    from schemas.spreadsheets import CarrierExportArgsSchema
+
+    given = {name: value for name, value in filters.items() if value is not None}
+    try:
+        args = CarrierExportArgsSchema().load(given)
+    except ma.ValidationError as error:
+        raise click.UsageError(_messages(error.messages)) from error
+    args.pop("format", None)
+    size = 0
+    with db.database.connection_context():
+        try:
+            _, _, chunks = spreadsheets.export_carriers(_acting_cli("cli export"), args, fmt)
+            with click.open_file(output, "wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+                    size += len(chunk)
+        except DomainError as error:
+            raise click.UsageError(error.message) from error
+    if output != "-":
+        click.echo(f"Wrote {size:,} bytes to {output}.", err=True)
+
+
+def _messages(messages: dict) -> str:
+    return "; ".join(
+        f"--{name.replace('_', '-')}: {' '.join(map(str, texts))}"
+        for name, texts in messages.items()
+    )
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@with_appcontext
+def import_command(file: str, dry_run: bool):
+    """Import carriers from an XLSX or CSV sheet (the export's columns), all or nothing.
+
+    Bad rows are listed (row, column, message) and the command exits with status 1.
+    """
+    import os
+    import sys
+
+    from registry import spreadsheets
+
+    max_bytes, _ = spreadsheets.import_limits()
+    if os.path.getsize(file) > max_bytes:
+        raise click.UsageError(f"{file} is larger than REGISTRY_IMPORT_MAX_BYTES ({max_bytes:,}).")
+    with open(file, "rb") as handle:
+        data = handle.read()
+    bar = None
+    progress = None
+    if sys.stderr.isatty():
+        state = {"done": 0}
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = click.progressbar(length=total, label="Rows", file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - state["done"])
+            state["done"] = done
+
+    with db.database.connection_context():
+        try:
+            report = spreadsheets.import_carriers(
+                data, dry_run=dry_run, file_name=os.path.basename(file), progress=progress
+            )
+        except spreadsheets.SheetError as error:
+            details = [
+                f"{where}: {' '.join(texts)}" for where, texts in (error.errors or {}).items()
+            ]
+            raise click.ClickException("\n".join([error.message, *details])) from error
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    for error in report.errors:
+        where = f"row {error['row']}" + (f", {error['column']}" if error["column"] else "")
+        click.echo(f"{where}: {error['message']}", err=True)
+    if report.ignored_columns:
+        click.echo(f"Ignored columns: {', '.join(report.ignored_columns)}.")
+    click.echo(("Dry run: " if dry_run else "") + report.summary())
+    if report.errors:
+        sys.exit(1)
+
+
 COMMANDS = [
     init_db_command,
     rebuild_command,
     load_fixtures_command,
     create_token_command,
+    invite_command,
     run_command,
     deliver_command,
     scan_command,
     scheduler_command,
+    import_command,
+    export_command,
 ]
 
 

@@ -72,6 +72,20 @@ SETTINGS: list[Setting] = [
         "Largest accepted request body in bytes; larger bodies get 413.",
         int,
     ),
+    Setting(
+        "IMPORT_MAX_BYTES",
+        10_485_760,
+        "Largest spreadsheet `POST /carriers/import` and `registry import` accept, in bytes "
+        "(413 beyond; other request bodies keep `REGISTRY_MAX_BODY_BYTES`).",
+        int,
+    ),
+    Setting(
+        "IMPORT_MAX_ROWS",
+        10_000,
+        "Most carrier rows one import takes (a sheet with more is refused whole, naming the "
+        "first row over the limit).",
+        int,
+    ),
     Setting("LOG_LEVEL", "INFO", "Python logging level of the service."),
     Setting("HOST", "127.0.0.1", "Address `registry run` listens on."),
     Setting("PORT", 8000, "Port `registry run` listens on.", int),
@@ -143,6 +157,56 @@ SETTINGS: list[Setting] = [
         72,
         "A subscription whose deliveries have failed without a success for this long is "
         "disabled and its owner alerted.",
+        int,
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Key signing the pages' session cookies; empty means a random key made once and kept "
+        "in the database (shared by every worker). Changing it signs everyone out.",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "Address people open the pages at (e.g. `https://registry.example.gov.cn`), used in "
+        "the invitation links `registry invite` prints; empty means `http://HOST:PORT`.",
+    ),
+    Setting(
+        "SESSION_HOURS",
+        12,
+        "How long a page session lasts after its last use, in hours (each page visited renews it).",
+        int,
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        False,
+        "Send the session cookie over HTTPS only (set 1 behind TLS).",
+        bool,
+    ),
+    Setting(
+        "INVITE_DAYS",
+        3,
+        "How many days an invitation link stays valid.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_MAX_FAILURES",
+        5,
+        "Failed sign-ins of one account within `SIGN_IN_WINDOW_MINUTES` after which its "
+        "sign-in is refused until the window has passed.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_MAX_ADDRESS_FAILURES",
+        20,
+        "Failed sign-ins from one client address within `SIGN_IN_WINDOW_MINUTES` after which "
+        "sign-ins from it are refused until the window has passed.",
+        int,
+    ),
+    Setting(
+        "SIGN_IN_WINDOW_MINUTES",
+        15,
+        "The window in which failed sign-ins are counted, in minutes.",
         int,
     ),
 ]

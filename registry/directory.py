@@ -19,10 +19,14 @@ The API (``args`` are the list's query parameters as ``CarrierQueryArgsSchema`` 
 * :func:`as_of` ``(args)`` / :func:`shown_as_of` ``(pasts, day)`` — the same list on the
   past day ``args["as_of"]`` (filtered and sorted in Python, see registry.timeline);
 * :func:`stats` ``(args)`` — ``{"total", "groups"}``, with or without ``as_of``;
+* :func:`listing` ``(args)`` — one page of the list as the caller may see it, and the total:
+  what ``GET /carriers`` answers and the directory pages show;
 * :func:`find` ``(carrier_id)`` / :func:`find_as_of` ``(carrier_id, day)`` — one carrier (404
   when the caller may not see it);
 * :func:`fully_readable` ``(carrier_id)`` — one carrier whose non-public records (history,
   milestones, reports, deadlines) the caller reads: 401, 404 or 403 otherwise;
+* :func:`search` ``(text, args=None)`` — the visible carriers matching ``text`` as people
+  search (the API's ``q``; the pages' search box), sorted;
 * :func:`readable` ``(args)`` — SQL query of the carriers the caller may read fully, narrowed
   by ``carrier_id``, ``organization_id`` and ``q`` (deadlines and calendar feeds).
 
@@ -43,9 +47,13 @@ The rules (SPEC §6, README "Access"):
   the stats alike. An operator or partner sees public carriers of others next to its own, so
   a hidden-field filter would tell those apart; it reads its own dates through
   ``/deadlines`` instead. So no answer a non-bureau caller can get depends on a hidden value.
-* **Sort.** ``level`` and ``status`` sort in vocabulary rank (national > provincial >
-  municipal > county first; statuses in the order of SPEC §2.3), other keys by value,
-  nulls last in both directions, then by id — in SQL and in the ``as_of`` list alike.
+* **Search.** ``q`` (:func:`search`) matches the stored search key of ``registry.names``: the
+  carrier's name and its host organisation's name, both public fields, so a search tells a
+  caller nothing it could not read; pinyin and initials are those names spelled otherwise.
+* **Sort.** Names sort in pinyin order (``Carrier.sort_key``, :mod:`registry.names`);
+  ``level`` and ``status`` sort in vocabulary rank (national > provincial > municipal >
+  county first; statuses in the order of SPEC §2.3), other keys by value, nulls last in both
+  directions, then by id — in SQL and in the ``as_of`` list alike.
 """
 
 from __future__ import annotations
@@ -55,9 +63,9 @@ from collections import Counter
 
 import peewee as pw
 
-from registry import access, carriers, timeline
+from registry import access, carriers, names, timeline
 from registry.db import apply_sort
-from registry.errors import DomainError
+from registry.errors import DomainError, with_article
 from registry.models import Carrier
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
@@ -87,7 +95,8 @@ FILTER_FIELDS: dict[str, tuple[str, ...]] = {
     "town": ("town",),
     "organization_id": ("host_organization_id", "partners"),
     "tag": ("tags",),
-    "q": ("name",),
+    # The search key holds the carrier's name and its host's (registry.names): both public.
+    "q": ("name", "host_organization"),
     "accredited_from": ("accredited_on",),
     "accredited_to": ("accredited_on",),
     "evaluation_due_before": ("next_evaluation_on",),
@@ -131,7 +140,7 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
         ]
     if errors:
         who = access.principal()
-        caller = f"A {who.role}" if who is not None else "A caller without a token"
+        caller = with_article(who.role, True) if who is not None else "A caller without a token"
         fields = sorted(
             {f for name in errors if name != "sort" for f in FILTER_FIELDS[name]}
             | set(hidden_sorts)
@@ -156,17 +165,26 @@ def _ranked(column: pw.Field, codes: list[str]) -> pw.Case:
     return pw.Case(column, [(code, rank) for rank, code in enumerate(codes)], len(codes))
 
 
-#: The SQL expression each sort key orders by.
+#: The SQL expression each sort key orders by (names in pinyin order, by their sort key).
 SORT_COLUMNS = {
     key: _ranked(getattr(Carrier, key), RANKS[key]) if key in RANKS else getattr(Carrier, key)
     for key in SORT_KEYS
-}
+} | {"name": Carrier.sort_key}
 
 
 def sort(query: pw.ModelSelect, keys: str | None) -> pw.ModelSelect:
     """``query`` ordered by the list's ``sort`` parameter (by name by default)."""
     check_fields({}, keys)
-    return apply_sort(query, keys, SORT_COLUMNS, Carrier.name)
+    return apply_sort(query, keys, SORT_COLUMNS, Carrier.sort_key)
+
+
+def search(text: str, args: dict | None = None) -> pw.ModelSelect:
+    """The carriers the caller may see whose name or host's name matches ``text`` as people
+    type it (any part, pinyin, pinyin initials, either width of brackets, any case: see
+    ``registry.names``), narrowed by the list filters in ``args``, in the list's ``sort``
+    order (pinyin order of names by default). The API's ``q`` is this search."""
+    args = {**(args or {}), "q": text}
+    return sort(visible(args), args.get("sort"))
 
 
 def shown(rows: list[Carrier]) -> list[dict]:
@@ -174,6 +192,18 @@ def shown(rows: list[Carrier]) -> list[dict]:
     full = access.full_read_ids(access.principal(), rows)
     items = carriers.present(rows, full)
     return [item if item["id"] in full else access.public_view(item) for item in items]
+
+
+def listing(args: dict) -> tuple[list[dict], int]:
+    """Page ``args["page"]`` of the carrier list as the caller may see it (``as_of`` too),
+    and how many carriers the whole list has: the list of the API and of the pages."""
+    start = (args["page"] - 1) * args["page_size"]
+    if "as_of" in args:
+        pasts = as_of(args)
+        return shown_as_of(pasts[start : start + args["page_size"]], args["as_of"]), len(pasts)
+    query = sort(visible(args), args.get("sort"))
+    total = query.order_by().count()
+    return shown(list(query.paginate(args["page"], args["page_size"]))), total
 
 
 def find(carrier_id: int) -> Carrier:
@@ -197,7 +227,9 @@ def fully_readable(carrier_id: int) -> Carrier:
     carrier = find(carrier_id)
     if not access.can_read_carrier_fully(who, carrier):
         raise DomainError(
-            403, f"A {who.role} may read only the public fields of carrier {carrier_id}."
+            403,
+            f"{with_article(who.role, True)} may read only the public fields of carrier "
+            f"{carrier_id}.",
         )
     return carrier
 
@@ -227,6 +259,8 @@ def _public_on_the_day(pasts: list[timeline.PastCarrier]) -> list[timeline.PastC
 
 def _sort_value(past: timeline.PastCarrier, key: str):
     value = timeline.value_of(past, key)
+    if key == "name":
+        return names.sort_key(value)
     if value is not None and key in RANKS:
         return RANKS[key].index(value) if value in RANKS[key] else len(RANKS[key])
     return value

@@ -12,3 +12,10 @@ class DomainError(Exception):
         self.status = status
         self.message = message
         self.errors = errors
+
+
+def with_article(noun: str, capital: bool = False) -> str:
+    """``noun`` after its English indefinite article (``an operator``, ``a partner``), for
+    messages that name a role or a code."""
+    article = "an" if noun[:1].lower() in "aeiou" else "a"
+    return f"{article.capitalize() if capital else article} {noun}"

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from registry.errors import with_article
+
 #: Statuses in which a carrier holds an accreditation that is evaluated and reported on.
 ACTIVE_STATUSES = frozenset({"accredited", "rectifying", "expired"})
 EVALUATION_KINDS = frozenset({"annual_assessment", "mid_term_evaluation", "term_evaluation"})
@@ -181,11 +183,13 @@ def check_milestone(data: dict[str, Any], today: dt.date) -> dict[str, list[str]
     for name in OPTIONAL_FIELDS:
         if data.get(name) is None:
             if name in REQUIRED_FIELDS.get(kind, ()):
-                errors[name] = [f"A {kind} milestone needs a {name}."]
+                errors[name] = [f"{with_article(kind, True)} milestone needs {with_article(name)}."]
             continue
         if name not in takes:
             takers = [k for k, fields in KIND_FIELDS.items() if name in fields and k != "expired"]
-            errors[name] = [f"A {kind} milestone takes no {name} (only {_kinds(takers)} do)."]
+            errors[name] = [
+                f"{with_article(kind, True)} milestone takes no {name} (only {_kinds(takers)} do)."
+            ]
     result = data.get("result")
     if data.get("rectify_by") is not None and "rectify_by" in takes and result != "fail":
         errors.setdefault("rectify_by", []).append("Only a failed evaluation sets rectify_by.")

@@ -650,6 +650,114 @@ def _payload_carrier_id(data) -> int | None:
     return None
 
 
+def _name_keys() -> None:
+    """Search and pinyin sort keys of carriers and organisations (issue 13), backfilled.
+
+    Frozen: the columns and the key functions as they were at this step (today's live
+    functions are ``registry.names``; a key written by them later replaces these).
+    """
+    import unicodedata
+
+    from pypinyin import Style, lazy_pinyin
+
+    def normalise(text: str) -> str:
+        folded = unicodedata.normalize("NFKC", text or "").casefold().replace("ü", "v")
+        return "".join(folded.split())
+
+    def pinyin(name: str, style=Style.NORMAL) -> list[str]:
+        return lazy_pinyin(normalise(name), style=style, errors=list)
+
+    def search_key(*names) -> str:
+        lines = []
+        for name in filter(None, names):
+            lines.append(normalise(name))
+            lines.append("".join(s for s in pinyin(name) if s.isalnum()))
+            lines.append("".join(s for s in pinyin(name, Style.FIRST_LETTER) if s.isalnum()))
+        return "\n".join(lines)
+
+    def sort_key(name: str) -> str:
+        return "".join(s.ljust(6, "0") for s in pinyin(name) if s.isalnum())[:600]
+
+    # Plain DDL: SQLite adds a NOT NULL column with a default in place, where playhouse's
+    # migrator would rebuild the table (and lose its AUTOINCREMENT, step 6).
+    for table in ("organization", "carrier"):
+        present = {column.name for column in database.get_columns(table)}
+        if "search_key" not in present:
+            database.execute_sql(
+                f'ALTER TABLE "{table}" ADD COLUMN "search_key" TEXT NOT NULL DEFAULT \'\''
+            )
+            database.execute_sql(
+                f'ALTER TABLE "{table}" ADD COLUMN "sort_key" VARCHAR(600) NOT NULL DEFAULT \'\''
+            )
+            database.execute_sql(f'CREATE INDEX "{table}_sort_key" ON "{table}" ("sort_key")')
+    mark = database.param
+    names = dict(database.execute_sql("SELECT id, name FROM organization").fetchall())
+    for org_id, name in names.items():
+        database.execute_sql(
+            f"UPDATE organization SET search_key = {mark}, sort_key = {mark} WHERE id = {mark}",
+            (search_key(name), sort_key(name), org_id),
+        )
+    rows = database.execute_sql("SELECT id, name, host_organization_id FROM carrier").fetchall()
+    for carrier_id, name, host_id in rows:
+        database.execute_sql(
+            f"UPDATE carrier SET search_key = {mark}, sort_key = {mark} WHERE id = {mark}",
+            (search_key(name, names.get(host_id)), sort_key(name), carrier_id),
+        )
+
+
+def _people_who_sign_in() -> None:
+    """Pages for people (issue 13): a principal gets a password, an invitation link, a
+    disabled flag and a session generation; failed sign-ins are counted; the processes
+    share a random secret (the session signing key when none is configured).
+
+    Frozen here as they were at version 14."""
+
+    class Base(pw.Model):
+        id = IdField()
+        created_at = pw.DateTimeField()
+        updated_at = pw.DateTimeField()
+
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class SignInAttempt(Base):
+        kind = pw.CharField(max_length=10)
+        key = pw.CharField(max_length=200)
+        failed_at = pw.DateTimeField(index=True)
+
+        class Meta:
+            indexes = ((("kind", "key", "failed_at"), False),)
+
+    class SiteSecret(Base):
+        name = pw.CharField(max_length=40, unique=True)
+        value = pw.CharField(max_length=200)
+
+    database.create_tables([SignInAttempt, SiteSecret], safe=True)
+    columns = {
+        "password_hash": pw.CharField(max_length=255, null=True),
+        "password_set_at": pw.DateTimeField(null=True),
+        "invite_hash": pw.CharField(max_length=64, null=True, unique=True),
+        "invite_expires_at": pw.DateTimeField(null=True),
+        "disabled_at": pw.DateTimeField(null=True),
+    }
+    present = {column.name for column in database.get_columns("principal")}
+    migrator = SchemaMigrator.from_database(database.obj)
+    operations = [
+        migrator.add_column("principal", name, field)
+        for name, field in columns.items()
+        if name not in present
+    ]
+    if operations:
+        migrate(*operations)
+    if "session_generation" not in present:
+        # Plain DDL: SQLite adds a NOT NULL column with a default in place, where playhouse's
+        # migrator would rebuild the table (and lose its AUTOINCREMENT, step 6).
+        database.execute_sql(
+            'ALTER TABLE "principal" ADD COLUMN "session_generation" INTEGER NOT NULL DEFAULT 0'
+        )
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -675,4 +783,10 @@ MIGRATIONS = [
     ),
     (10, "carrier rosters: members, roster rules of the evaluation policies", _rosters),
     (9, "a carrier's own annual-report due day (override)", _carrier_report_due_override),
+    (11, "search and pinyin sort keys of carriers and organisations", _name_keys),
+    (
+        14,
+        "people who sign in: passwords, invitations, sessions, sign-in failures",
+        _people_who_sign_in,
+    ),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from registry import audit, writes
+from registry import audit, carriers, names, writes
 from registry.db import write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Member, Organization, Principal, Webhook
@@ -41,6 +41,14 @@ def _apply(org: Organization, data: dict) -> None:
             setattr(org, name, data[name])
     if "uscc" in data and not data.get("uscc_override"):
         org.uscc_override = False
+    refresh_names(org)
+
+
+def refresh_names(org: Organization) -> None:
+    """Set ``org``'s search and sort keys (``registry.names``) from its name: every write of
+    an organisation's name calls this."""
+    org.search_key = names.search_key(org.name)
+    org.sort_key = names.sort_key(org.name)
 
 
 def create_organization(data: dict) -> Organization:
@@ -65,6 +73,8 @@ def update_organization(
         _check_unique_uscc(data.get("uscc"), org.id)
         _apply(org, data)
         edit.save()
+        if org.name != before["name"]:
+            carriers.refresh_hosted_names(org)
         after = {**as_dict(org), "uscc_override": org.uscc_override}
         audit.record_change("update", "organization", org.id, before, after)
     return org

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from registry import audit, carriers, milestones, state, writes
+from registry import audit, carriers, milestones, organizations, state, writes
 from registry.db import locked, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, CarrierPartner, Organization, Principal
@@ -177,12 +177,15 @@ def resolve(data: dict, who: Principal, carrier: Carrier | None = None) -> dict:
             else next((org for org in named if org in own), None)
         )
         if submitting is None or submitting not in named:
-            raise DomainError(
-                403,
-                "A partner registers for its own organisations: name one of "
-                f"{', '.join(map(str, sorted(own)))} as host or partner"
-                + (", and keep the one that submitted it." if carrier is not None else "."),
+            ids = ", ".join(map(str, sorted(own)))
+            message = (
+                f"A partner registers for its own organisations: name one of {ids} as host or "
+                "partner, and keep the one that submitted it."
+                if carrier is not None
+                else f"A partner registers for its own organisations: name one of {ids} as host "
+                "or partner."
             )
+            raise DomainError(403, message)
         if carrier is None:
             fields["submitted_by_organization"] = submitting
         if host is None and proposed["host"]:
@@ -279,7 +282,9 @@ def _materialise(carrier: Carrier) -> list[dict]:
     created = []
     for item in wanted:
         if item["uscc"] not in ids:
-            org = Organization.create(name=item["name"], uscc=item["uscc"], kind=item["kind"])
+            org = Organization(name=item["name"], uscc=item["uscc"], kind=item["kind"])
+            organizations.refresh_names(org)
+            org.save()
             ids[item["uscc"]] = org.id
             created.append({"id": org.id, "name": org.name, "uscc": org.uscc, "kind": org.kind})
     if proposed.get("host"):
@@ -320,6 +325,7 @@ def approve(carrier: Carrier, decision: dict) -> Carrier:
         created = _materialise(carrier)
         if created:
             review["review"]["organizations_created"] = created
+        carriers.refresh_names(carrier)
         carrier.save()
         milestone = {
             "kind": APPROVAL_MILESTONES[status],

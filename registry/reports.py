@@ -37,6 +37,14 @@ def as_dict(report: AnnualReport) -> dict[str, Any]:
     }
 
 
+def of_carrier(carrier_id: int, status: str | None = None) -> pw.ModelSelect:
+    """A carrier's annual reports, newest year first (of ``status`` when given)."""
+    query = AnnualReport.select().where(AnnualReport.carrier == carrier_id)
+    if status is not None:
+        query = query.where(AnnualReport.status == status)
+    return query.order_by(AnnualReport.year.desc())
+
+
 def first_accredited_on(carrier: Carrier) -> dt.date | None:
     """The day the carrier was first accredited (its earliest accreditation in force)."""
     first = (

@@ -30,7 +30,7 @@ import peewee as pw
 
 from registry import audit, carriers, clock, lifecycle, rosters, writes
 from registry.db import write_transaction
-from registry.errors import DomainError
+from registry.errors import DomainError, with_article
 from registry.models import AnnualReport, Carrier, EvaluationPolicy, Member, Target
 from registry.vocabulary import REPORT_METRICS
 
@@ -235,13 +235,14 @@ def check(values: dict) -> dict[str, list[str]]:
             errors["filter"] = [f"A report_sum target takes no {', '.join(roster_keys)}."]
         for name in ("report_metric", "year"):
             if values.get(name) is None:
-                errors[name] = [f"A report_sum target needs a {name}."]
+                errors[name] = [f"A report_sum target needs {with_article(name)}."]
         metric, named = values.get("report_metric"), wanted.get("type")
         types = [named] if isinstance(named, str) else list(named or [])
         lacking = [kind for kind in types if metric and metric not in REPORT_METRICS[kind]]
         if lacking:
             errors["report_metric"] = [
-                f"A {kind} report has no {metric}; use {', '.join(REPORT_METRICS[kind])}."
+                f"{with_article(kind, True)} report has no {metric}; "
+                f"use {', '.join(REPORT_METRICS[kind])}."
                 for kind in lacking
             ]
     start, end = wanted.get("accredited_from"), wanted.get("accredited_to")

@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from registry import access, audit, writes
 from registry.db import utcnow, write_transaction
-from registry.errors import DomainError
+from registry.errors import DomainError, with_article
 from registry.models import Organization, Principal, Token
 from registry.vocabulary import ROLES
 
@@ -56,6 +56,45 @@ def _check_name(name: str) -> str:
     return name.strip()
 
 
+def check_principal(
+    name: str, role: str, organization_ids: list[int]
+) -> tuple[str, str, list[int]]:
+    """A new principal's name, role and organisations, checked (422 naming the field): a
+    known role, a name, organisations for an operator or partner and none for the bureau."""
+    if role not in ROLES:
+        raise TokenError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.", "role")
+    name = _check_name(name)
+    organization_ids = list(dict.fromkeys(organization_ids))
+    if role in access.ORGANISATION_ROLES and not organization_ids:
+        raise TokenError(
+            f"{with_article(role, True)} acts for at least one organisation (--organization ID).",
+            "organizations",
+        )
+    if role in access.BUREAU_ROLES and organization_ids:
+        raise TokenError(
+            f"{with_article(role, True)} acts for the bureau, not for organisations.",
+            "organizations",
+        )
+    return name, role, organization_ids
+
+
+def check_organizations_exist(organization_ids: list[int]) -> None:
+    """422 naming the organisations of ``organization_ids`` that do not exist."""
+    found = (
+        {
+            org.id
+            for org in Organization.select(Organization.id).where(
+                Organization.id.in_(organization_ids)
+            )
+        }
+        if organization_ids
+        else set()
+    )
+    missing = [org_id for org_id in organization_ids if org_id not in found]
+    if missing:
+        raise TokenError(f"No organisation {', '.join(map(str, missing))}.", "organizations")
+
+
 def create_principal_token(
     *,
     name: str,
@@ -66,31 +105,10 @@ def create_principal_token(
 ) -> tuple[Principal, str]:
     """Create a principal named ``name`` with one token of the same name; return the
     principal and the token (shown once). ``expires_at`` is naive UTC."""
-    if role not in ROLES:
-        raise TokenError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.", "role")
-    name = _check_name(name)
+    name, role, organization_ids = check_principal(name, role, organization_ids)
     _check_expiry(expires_at)
-    organization_ids = list(dict.fromkeys(organization_ids))
-    if role in access.ORGANISATION_ROLES and not organization_ids:
-        raise TokenError(
-            f"A {role} acts for at least one organisation (--organization ID).", "organizations"
-        )
-    if role in access.BUREAU_ROLES and organization_ids:
-        raise TokenError(f"A {role} acts for the bureau, not for organisations.", "organizations")
     with write_transaction():
-        found = (
-            {
-                org.id
-                for org in Organization.select(Organization.id).where(
-                    Organization.id.in_(organization_ids)
-                )
-            }
-            if organization_ids
-            else set()
-        )
-        missing = [org_id for org_id in organization_ids if org_id not in found]
-        if missing:
-            raise TokenError(f"No organisation {', '.join(map(str, missing))}.", "organizations")
+        check_organizations_exist(organization_ids)
         principal = Principal.create(name=name, role=role, organization_ids=organization_ids)
         row, token = access.issue_token(principal, name, expires_at)
         audit.record_change("token", "token", row.id, None, token_as_dict(row), actor=actor)

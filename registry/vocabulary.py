@@ -162,22 +162,68 @@ PARTNER_ROLES: dict[str, str] = {
     "other": "其他",
 }
 
-ROLES: list[str] = ["bureau_admin", "bureau_viewer", "operator", "partner"]
+#: Roles of a principal (a token's holder, SPEC §6).
+ROLE_LABELS: dict[str, str] = {
+    "bureau_admin": "主管部门管理员",
+    "bureau_viewer": "主管部门查阅人员",
+    "operator": "载体运营单位",
+    "partner": "合作单位",
+}
+ROLES: list[str] = list(ROLE_LABELS)
+
+#: Roles of a roster entry (``registry.roster_rules.ROLE_TYPES`` says on which carriers).
+MEMBER_ROLES: dict[str, str] = {
+    "postdoc": "博士后",
+    "expert": "专家",
+    "master": "技能大师",
+    "apprentice": "徒弟",
+    "resident_enterprise": "入驻企业",
+    "trainee_cohort": "培训班次",
+}
+#: How a roster entry ended (``registry.roster_rules.ROLE_OUTCOMES`` says which role may).
+MEMBER_OUTCOMES: dict[str, str] = {
+    "completed": "期满完成",
+    "extended": "延期",
+    "withdrawn": "退出",
+    "terminated": "终止",
+    "graduated": "毕业",
+    "moved_out": "迁出",
+}
 
 #: Actions of the audit trail (SPEC §5.1 ``change``).
-CHANGE_ACTIONS: list[str] = [
-    "create",
-    "update",
-    "delete",
-    "milestone",
-    "void",
-    "review",
-    "import",
-    "token",
-]
+CHANGE_ACTION_LABELS: dict[str, str] = {
+    "create": "新增",
+    "update": "修改",
+    "delete": "删除",
+    "milestone": "记录里程碑",
+    "void": "作废",
+    "review": "审核",
+    "import": "导入",
+    "token": "令牌",
+}
+CHANGE_ACTIONS: list[str] = list(CHANGE_ACTION_LABELS)
+
+#: What an audit record is about (its ``object_type``).
+CHANGE_OBJECT_LABELS: dict[str, str] = {
+    "carrier": "载体",
+    "milestone": "里程碑",
+    "annual_report": "年度报告",
+    "member": "名册人员",
+    "alert": "预警",
+    "organization": "单位",
+    "principal": "人员",
+    "token": "令牌",
+    "target": "目标",
+    "evaluation_campaign": "评估批次",
+    "evaluation_policy": "评估政策",
+    "webhook": "消息订阅",
+    "webhook_delivery": "消息推送",
+}
 
 #: Carrier types a partner may register for review (SPEC §1: joint training bases).
 REGISTRATION_TYPES: list[str] = ["joint_training_base"]
+#: Alert statuses (SPEC §3.3).
+ALERT_STATUSES: dict[str, str] = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解除"}
 ALERT_KINDS: dict[str, str] = {
     "evaluation_due": "评估临近",
     "evaluation_overdue": "评估逾期",
@@ -212,7 +258,12 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 #: States of one webhook delivery: waiting or retrying, delivered, attempts used up.
-DELIVERY_STATUSES: list[str] = ["pending", "succeeded", "failed"]
+DELIVERY_STATUS_LABELS: dict[str, str] = {
+    "pending": "待投递",
+    "succeeded": "已送达",
+    "failed": "失败",
+}
+DELIVERY_STATUSES: list[str] = list(DELIVERY_STATUS_LABELS)
 
 #: Webhook body formats: a signed JSON event, or a chat-robot text message.
 WEBHOOK_FORMATS: dict[str, str] = {

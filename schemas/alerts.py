@@ -6,12 +6,21 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.lifecycle import SCAN_ALERT_KINDS
+from registry.vocabulary import ALERT_STATUSES as VOCABULARY_ALERT_STATUSES
 from registry.vocabulary import CARRIER_TYPES, LEVELS
-from schemas.common import MAX_ID, ListArgsSchema, ResourceSchema, Timestamp, one_of, sort_field
+from schemas.common import (
+    MAX_ID,
+    ListArgsSchema,
+    ResourceSchema,
+    Timestamp,
+    name_search,
+    one_of,
+    sort_field,
+)
 
 #: Every alert kind of SPEC §3.3; the roster kinds are reserved for the members issue.
 ALERT_KINDS = [*SCAN_ALERT_KINDS, "postdoc_overstay", "no_postdoc_recruited", "incubation_overdue"]
-ALERT_STATUSES = ["open", "acknowledged", "resolved"]
+ALERT_STATUSES = list(VOCABULARY_ALERT_STATUSES)
 ALERT_SORTS = ["due_on", "days_left", "opened_on", "resolved_on", "kind", "status", "carrier_id"]
 
 
@@ -51,6 +60,7 @@ class AlertSchema(ResourceSchema):
 class AlertQueryArgsSchema(ListArgsSchema):
     """Filters of the alert list; ``q`` searches carrier names."""
 
+    q = name_search("the names of the alerts' carriers and their hosts")
     status = fields.String(
         validate=one_of(ALERT_STATUSES, "alert status"),
         metadata={"description": "One of " + ", ".join(ALERT_STATUSES)},

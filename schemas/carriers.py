@@ -13,6 +13,7 @@ from schemas.common import (
     Id,
     ListArgsSchema,
     ResourceSchema,
+    name_search,
     not_future,
     one_of,
     sort_field,
@@ -176,6 +177,7 @@ class CarrierReadArgsSchema(ma.Schema):
 class CarrierQueryArgsSchema(ListArgsSchema):
     """Filters of the carrier list; each filter is named after the field."""
 
+    q = name_search("carrier names and their host organisations' names")
     as_of = fields.Date(validate=not_future, metadata=AS_OF)
     accredited_from = fields.Date(
         metadata={"description": "Carriers accredited (accredited_on) on or after this date."}

@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry import clock
+from registry.errors import with_article
 
 MAX_ID = 2**53 - 1
 MAX_PAGE = 1_000_000
@@ -131,6 +132,18 @@ class ListArgsSchema(PageArgsSchema):
     )
 
 
+def name_search(whose: str) -> fields.String:
+    """The ``q`` of a list whose rows have a stored search key (``registry.names``)."""
+    return fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": f"Search {whose} as people type them: any part, pinyin or pinyin "
+            "initials (`jndsgzs` finds 技能大师工作室), full- or half-width brackets and "
+            "letters, any case, spaces ignored."
+        },
+    )
+
+
 def sort_field(choices) -> fields.String:
     """A ``sort`` parameter: ``field`` or ``-field`` (descending), comma-separated.
 
@@ -161,7 +174,9 @@ def sort_field(choices) -> fields.String:
 
 
 def one_of(codes, what: str) -> validate.OneOf:
-    return validate.OneOf(list(codes), error=f"Not a {what}: {{input}}. Use one of {{choices}}.")
+    return validate.OneOf(
+        list(codes), error=f"Not {with_article(what)}: {{input}}. Use one of {{choices}}."
+    )
 
 
 def validate_town(value: str | None) -> None:

@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from registry.lifecycle import DEADLINE_RULES
 from registry.roster_rules import ROSTER_RULES
 from schemas.alerts import AlertCarrierSchema
-from schemas.common import MAX_ID, ListArgsSchema, Timestamp, one_of
+from schemas.common import MAX_ID, ListArgsSchema, Timestamp, name_search, one_of
 
 DEADLINE_KINDS = [rule.name for rule in (*DEADLINE_RULES, *ROSTER_RULES)]
 MAX_WITHIN = 3660
@@ -59,6 +59,7 @@ def _organization_id() -> fields.Integer:
 class DeadlineQueryArgsSchema(ListArgsSchema):
     """Window and filters of the deadlines list; ``q`` searches carrier names."""
 
+    q = name_search("the names of the deadlines' carriers and their hosts")
     within = _within(90)
     include_overdue = fields.Boolean(
         load_default=False,

@@ -11,6 +11,7 @@ from schemas.common import (
     ContactSchema,
     ListArgsSchema,
     ResourceSchema,
+    name_search,
     one_of,
     sort_field,
     validate_town,
@@ -80,6 +81,7 @@ class OrganizationSchema(ResourceSchema):
 class OrganizationQueryArgsSchema(ListArgsSchema):
     """Filters of the organisation list."""
 
+    q = name_search("organisation names")
     kind = fields.String(
         validate=one_of(ORGANIZATION_KINDS, "organisation kind"),
         metadata={"description": "Only organisations of this kind."},

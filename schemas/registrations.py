@@ -19,6 +19,7 @@ from schemas.common import (
     Id,
     ListArgsSchema,
     Timestamp,
+    name_search,
     one_of,
     sort_field,
 )
@@ -170,6 +171,7 @@ class RegistrationSchema(CarrierSchema):
 class RegistrationQueryArgsSchema(ListArgsSchema):
     """Filters of the registration list."""
 
+    q = name_search("registration names and their hosts' names")
     status = fields.String(
         validate=one_of(CARRIER_STATUSES, "status"),
         metadata={"description": "`submitted` lists those awaiting review."},

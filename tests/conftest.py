@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
+from pages import TEST_PASSWORD, post_form, session_cookie, truncate_postgres
 
 from registry import create_app, db, schema
 
@@ -31,14 +33,6 @@ def template_db(tmp_path_factory) -> str | None:
         schema.upgrade()
     database.close()
     return str(path)
-
-
-def _truncate_postgres(database) -> None:
-    tables = [name for name in database.get_tables() if name != "schema_version"]
-    if tables:
-        database.execute_sql(
-            "TRUNCATE " + ", ".join(f'"{name}"' for name in tables) + " RESTART IDENTITY CASCADE"
-        )
 
 
 @pytest.fixture
@@ -78,7 +72,7 @@ def app(shared_app, database_url):
     with app.app_context():
         with db.database.connection_context():
             if PG_URL:
-                _truncate_postgres(db.database.obj)
+                truncate_postgres(db.database.obj)
             loader.load_policies()
     yield app
     if not db.database.is_closed():
@@ -321,3 +315,58 @@ def in_db(app):
             yield
 
     return context
+
+
+# --- people who sign in to the pages (issue 13) --------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Test people's passwords are hashed with scrypt at a low cost (about 1 ms instead of
+    0.3 s each); the service keeps werkzeug's default cost (``people.PASSWORD_METHOD``)."""
+    from registry import people
+
+    saved = people.PASSWORD_METHOD
+    people.PASSWORD_METHOD = "scrypt:1024:8:1"
+    yield
+    people.PASSWORD_METHOD = saved
+
+
+#: Numbers of test people: unique in the session (the browser tests share a database).
+PERSON_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture
+def make_person(app):
+    """``make_person(role, org_ids=(), name=None)`` invites a person and sets their
+    password (:data:`TEST_PASSWORD`) through ``registry.people``; returns the principal."""
+    from registry import people
+
+    def make(role: str, org_ids=(), name: str | None = None):
+        with app.test_request_context(), db.database.connection_context():
+            _, invitation = people.invite(
+                name=name or f"{role}-person-{next(PERSON_NUMBERS)}",
+                role=role,
+                organization_ids=list(org_ids),
+                actor="tests",
+            )
+            return people.set_password(invitation, TEST_PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def page_client(app, make_person):
+    """``page_client(role, org_ids=())``: a Flask test client signed in to the pages as a
+    new person of ``role`` (``.person`` is the principal; ``.form(path, data)`` posts a
+    form with the CSRF token)."""
+
+    def make(role: str, org_ids=(), name: str | None = None):
+        person = make_person(role, org_ids, name)
+        client = app.test_client()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], session_cookie(app, person))
+        client.person = person
+        client.form = lambda path, data=None, **kwargs: post_form(client, path, data, **kwargs)
+        return client
+
+    return make

@@ -38,9 +38,10 @@ def names(response):
 def test_which_studios_were_provincial_on_a_date(api, admin, studios):
     query = f"{BASE}?type=skill_master_studio&level=provincial&status=accredited&sort=name"
     assert names(api.get(f"{query}&as_of=2018-12-31", token=admin)) == ["丁工作室", "甲工作室"]
-    assert names(api.get(query, token=admin)) == ["乙工作室", "甲工作室"]
+    # Names in pinyin order: 甲 (jia) before 乙 (yi), 丙 (bing) before 丁 (ding).
+    assert names(api.get(query, token=admin)) == ["甲工作室", "乙工作室"]
     level_only = api.get(f"{BASE}?level=provincial&as_of=2018-12-31&sort=name", token=admin)
-    assert names(level_only) == ["丁工作室", "丙工作室", "园区", "甲工作室"]
+    assert names(level_only) == ["丙工作室", "丁工作室", "甲工作室", "园区"]
     items = {item["name"]: item for item in level_only.get_json()}
     assert items["丙工作室"]["status"] == "revoked"
     assert items["甲工作室"]["as_of"] == "2018-12-31"
@@ -52,12 +53,12 @@ def test_as_of_filters_then_paginates(api, admin, studios):
         f"{BASE}?as_of=2018-12-31&level_min=provincial&sort=-name&page_size=2", token=admin
     )
     assert first.headers["X-Total-Count"] == "4"
-    assert names(first) == ["甲工作室", "园区"]
+    assert names(first) == ["园区", "甲工作室"]
     assert 'rel="next"' in first.headers["Link"] and "as_of=2018-12-31" in first.headers["Link"]
     second = api.get(
         f"{BASE}?as_of=2018-12-31&level_min=provincial&sort=-name&page_size=2&page=2", token=admin
     )
-    assert names(second) == ["丙工作室", "丁工作室"]
+    assert names(second) == ["丁工作室", "丙工作室"]
 
 
 def test_carriers_whose_history_had_not_begun_are_left_out(api, admin, studios):
@@ -91,7 +92,7 @@ def test_bad_as_of_is_422(api, admin, studios, value):
 def test_anonymous_as_of_sees_public_carriers_and_fields(api, studios):
     response = api.get(f"{BASE}?as_of=2018-12-31&sort=name")
     # 丙 is revoked today: not in the public directory, whatever it was then.
-    assert names(response) == ["丁工作室", "园区", "甲工作室"]
+    assert names(response) == ["丁工作室", "甲工作室", "园区"]
     for item in response.get_json():
         assert "next_evaluation_on" not in item and "contact" not in item
         assert item["as_of"] == "2018-12-31"
@@ -112,12 +113,12 @@ def test_as_of_with_descriptive_and_due_filters(api, admin, studios):
     )
     # 3-year cycles: 丁 was due on 2018-05-01, 园区 on 2019-01-01, 甲 on 2019-04-01;
     # 丙 was revoked (nothing due), 乙 not yet accredited.
-    assert names(due) == ["丁工作室", "园区", "甲工作室"]
+    assert names(due) == ["丁工作室", "甲工作室", "园区"]
     accredited = api.get(
         f"{BASE}?as_of=2018-12-31&accredited_from=2016-01-01&accredited_to=2016-12-31&sort=name",
         token=admin,
     )
-    assert names(accredited) == ["园区", "甲工作室"]
+    assert names(accredited) == ["甲工作室", "园区"]
 
 
 def test_stats_as_of(api, admin, studios):

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from registry import lifecycle
+from registry.errors import with_article
 from registry.lifecycle import CarrierState, LifecycleError, Policy
 from registry.vocabulary import CARRIER_STATUSES
 
@@ -166,7 +167,7 @@ def check(kind, **fields):
 @pytest.mark.parametrize("kind", sorted(lifecycle.EVALUATION_KINDS))
 def test_evaluations_need_a_result(kind):
     assert check(kind, result="pass") == {}
-    assert check(kind)["result"] == [f"A {kind} milestone needs a result."]
+    assert check(kind)["result"] == [f"{with_article(kind, True)} milestone needs a result."]
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,7 @@ def test_evaluations_need_a_result(kind):
 )
 def test_only_evaluations_take_a_result(kind):
     errors = check(kind, result="pass", level="county" if kind == "level_changed" else None)
-    assert errors["result"][0].startswith(f"A {kind} milestone takes no result")
+    assert errors["result"][0].startswith(f"{with_article(kind, True)} milestone takes no result")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +186,16 @@ def test_only_accreditation_and_level_change_take_a_level(kind):
     errors = check(
         kind, level="national", result="pass" if "eval" in kind or "assess" in kind else None
     )
-    assert errors["level"][0].startswith(f"A {kind} milestone takes no level")
+    assert errors["level"][0].startswith(f"{with_article(kind, True)} milestone takes no level")
+
+
+def test_messages_name_a_kind_with_the_right_article():
+    assert check("annual_assessment")["result"] == [
+        "An annual_assessment milestone needs a result."
+    ]
+    assert check("accredited", result="pass")["result"][0].startswith(
+        "An accredited milestone takes no result"
+    )
 
 
 def test_level_change_needs_a_level():

@@ -93,8 +93,10 @@ def register_api(app: Flask) -> None:
         policies,
         registrations,
         reports,
+        spreadsheets,
         targets,
         tokens,
+        vocabulary,
         webhooks,
     )
     from registry.errors import DomainError
@@ -127,6 +129,7 @@ def register_api(app: Flask) -> None:
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
     for module in (
         organizations,
+        spreadsheets,
         carriers,
         milestones,
         reports,
@@ -141,6 +144,7 @@ def register_api(app: Flask) -> None:
         alerts,
         deadlines,
         jobs,
+        vocabulary,
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import abort
 
-from registry import access, alerts
+from registry import access, alerts, names
 from registry.api.common import LIST_HEADERS, ResourceBlueprint, error_responses
+from registry.db import apply_sort
 from registry.models import Alert, Carrier, CarrierPartner
 from registry.vocabulary import levels_at_least
 from schemas.alerts import AlertQueryArgsSchema, AlertSchema
@@ -45,6 +46,36 @@ def get_visible(alert_id: int) -> Alert:
     return alert
 
 
+def listed(args: dict):
+    """The alerts the caller may read, narrowed by the list's filters and sorted by its
+    ``sort`` (soonest due first by default): the list and the export."""
+    query = visible_alerts()
+    for name, column in (("status", Alert.status), ("kind", Alert.kind)):
+        if name in args:
+            query = query.where(column == args[name])
+    if "carrier_id" in args:
+        query = query.where(Alert.carrier == args["carrier_id"])
+    if "organization_id" in args:
+        org = args["organization_id"]
+        partnered = CarrierPartner.select(CarrierPartner.carrier).where(
+            CarrierPartner.organization == org
+        )
+        query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
+    if "type" in args:
+        query = query.where(Carrier.type == args["type"])
+    if "level" in args:
+        query = query.where(Carrier.level == args["level"])
+    if "level_min" in args:
+        query = query.where(Carrier.level.in_(levels_at_least(args["level_min"])))
+    if "due_before" in args:
+        query = query.where(Alert.due_on <= args["due_before"])
+    if "due_after" in args:
+        query = query.where(Alert.due_on >= args["due_after"])
+    if "q" in args:
+        query = query.where(names.matches(Carrier.search_key, args["q"]))
+    return apply_sort(query, args.get("sort"), SORTS, Alert.due_on)
+
+
 @blp.route("")
 class Alerts(MethodView):
     @blp.arguments(AlertQueryArgsSchema, location="query")
@@ -52,33 +83,8 @@ class Alerts(MethodView):
     @error_responses(blp, 401)
     def get(self, args):
         """List alerts, filtered, sorted (soonest due first by default) and paginated"""
-        query = visible_alerts()
-        for name, column in (("status", Alert.status), ("kind", Alert.kind)):
-            if name in args:
-                query = query.where(column == args[name])
-        if "carrier_id" in args:
-            query = query.where(Alert.carrier == args["carrier_id"])
-        if "organization_id" in args:
-            org = args["organization_id"]
-            partnered = CarrierPartner.select(CarrierPartner.carrier).where(
-                CarrierPartner.organization == org
-            )
-            query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
-        if "type" in args:
-            query = query.where(Carrier.type == args["type"])
-        if "level" in args:
-            query = query.where(Carrier.level == args["level"])
-        if "level_min" in args:
-            query = query.where(Carrier.level.in_(levels_at_least(args["level_min"])))
-        if "due_before" in args:
-            query = query.where(Alert.due_on <= args["due_before"])
-        if "due_after" in args:
-            query = query.where(Alert.due_on >= args["due_after"])
-        if "q" in args:
-            query = query.where(Carrier.name.contains(args["q"]))
-        return blp.page(
-            query, args, lambda rows: [alerts.as_dict(alert) for alert in rows], SORTS, Alert.due_on
-        )
+        query = listed(args)
+        return blp.page(query, args, lambda rows: [alerts.as_dict(alert) for alert in rows])
 
 
 @blp.route("/<id:alert_id>")

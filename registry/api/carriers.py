@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from registry import access, carriers, directory
-from registry.api.common import ResourceBlueprint, error_responses, paginate, paginate_list
+from registry.api.common import ResourceBlueprint, error_responses, page_headers
 from schemas.carriers import (
     CarrierQueryArgsSchema,
     CarrierReadArgsSchema,
@@ -33,12 +33,8 @@ class Carriers(MethodView):
     @blp.listing(CarrierQueryArgsSchema, CarrierSchema(many=True), 401, 403)
     def get(self, args):
         """List carriers, filtered, sorted and paginated (optionally as of a past date)"""
-        if "as_of" in args:
-            pasts, headers = paginate_list(directory.as_of(args), args["page"], args["page_size"])
-            return directory.shown_as_of(pasts, args["as_of"]), 200, headers
-        query = directory.sort(directory.visible(args), args.get("sort"))
-        rows, headers = paginate(query, args["page"], args["page_size"])
-        return directory.shown(rows), 200, headers
+        items, total = directory.listing(args)
+        return items, 200, page_headers(total, args["page"], args["page_size"])
 
     @blp.arguments(CarrierSchema)
     @blp.write_response(CarrierSchema, 201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from registry import access, directory, rosters
+from registry import access, audit, directory, rosters
 from registry.api.common import LIST_HEADERS, error_responses, paginate
 from registry.models import Change
 from schemas.changes import ChangeQueryArgsSchema, ChangeSchema, HistoryArgsSchema
@@ -19,48 +19,6 @@ blp = Blueprint(
 )
 
 
-def as_dict(change: Change) -> dict:
-    """An audit record as the API shows it, with the top-level fields it changed (all of
-    them for a creation or a deletion)."""
-    before, after = change.before or {}, change.after or {}
-    if change.before is None or change.after is None:
-        changed = sorted(before or after)
-    else:
-        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-    return {
-        "id": change.id,
-        "at": change.at,
-        "actor": change.actor,
-        "actor_id": change.actor_id,
-        "token_name": change.token_name,
-        "action": change.action,
-        "object_type": change.object_type,
-        "object_id": change.object_id,
-        "carrier_id": change.carrier_id,
-        "before": change.before,
-        "after": change.after,
-        "changed": changed,
-        "request_id": change.request_id,
-        "created_at": change.created_at,
-        "updated_at": change.updated_at,
-    }
-
-
-def filtered(query, args: dict):
-    """``query`` narrowed by the audit filters, in the order asked (newest first by default)."""
-    for name in ("object_type", "object_id", "actor", "actor_id", "action", "request_id"):
-        if name in args:
-            query = query.where(getattr(Change, name) == args[name])
-    if "time_from" in args:
-        query = query.where(Change.at >= args["time_from"][0])
-    if "time_to" in args:
-        bound, inclusive = args["time_to"]
-        query = query.where(Change.at <= bound if inclusive else Change.at < bound)
-    if args.get("sort") == "at":
-        return query.order_by(Change.at, Change.id)
-    return query.order_by(Change.at.desc(), Change.id.desc())
-
-
 @blp.route("/changes")
 class Changes(MethodView):
     @blp.arguments(ChangeQueryArgsSchema, location="query")
@@ -69,8 +27,9 @@ class Changes(MethodView):
     def get(self, args):
         """List audit records, filtered by object, actor, action and time (bureau)"""
         who = access.require_bureau()
-        rows, headers = paginate(filtered(Change.select(), args), args["page"], args["page_size"])
-        return [rosters.audit_view(as_dict(row), who) for row in rows], 200, headers
+        query = audit.filter_changes(Change.select(), args)
+        rows, headers = paginate(query, args["page"], args["page_size"])
+        return [rosters.audit_view(audit.change_as_dict(row), who) for row in rows], 200, headers
 
 
 @blp.route("/carriers/<id:carrier_id>/history")
@@ -86,7 +45,7 @@ class CarrierHistory(MethodView):
         with their personal fields masked (`***`) for readers other than the bureau.
         """
         carrier = directory.fully_readable(carrier_id)
-        query = filtered(Change.select().where(Change.carrier_id == carrier.id), args)
+        query = audit.carrier_history(carrier.id, args)
         rows, headers = paginate(query, args["page"], args["page_size"])
         who = access.principal()
-        return [rosters.audit_view(as_dict(row), who) for row in rows], 200, headers
+        return [rosters.audit_view(audit.change_as_dict(row), who) for row in rows], 200, headers

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from registry.db import apply_sort
+from registry.i18n import translate, translate_errors
 from schemas.common import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,17 +32,24 @@ class IdConverter(IntegerConverter):
 
 
 def problem(
-    status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None
+    status: int,
+    detail: str | None = None,
+    errors: dict | None = None,
+    headers: dict | None = None,
+    extensions: dict | None = None,
 ) -> Response:
-    """An RFC 9457 problem+json response."""
+    """An RFC 9457 problem+json response, its title, detail and field messages in the
+    caller's language (:mod:`registry.i18n`); ``extensions``: further members, e.g. an
+    import's report."""
     body = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": translate(HTTPStatus(status).phrase),
         "status": status,
-        "detail": detail or HTTPStatus(status).description,
+        "detail": translate(detail or HTTPStatus(status).description),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = translate_errors(errors)
+    body.update(extensions or {})
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -373,10 +381,7 @@ class ResourceBlueprint(Blueprint):
         candidates = _candidates(header)
         if "*" in candidates:
             return None
-        pattern = re.compile(rf'"{re.escape(self.etag_prefix)}{object_id}-v([0-9]{{1,18}})"')
-        versions = frozenset(
-            int(found.group(1)) for found in map(pattern.fullmatch, candidates) if found
-        )
+        versions = self.versions_named(candidates, object_id)
         if not versions:
             abort(
                 412,
@@ -384,6 +389,16 @@ class ResourceBlueprint(Blueprint):
                 f"read it (like {self.etag_prefix}{object_id}-v1 in quotes).",
             )
         return versions
+
+    def versions_named(self, etags: list[str], object_id: int) -> frozenset[int]:
+        """The versions of object ``object_id`` that ``etags`` name (e.g. ``"c12-v7"`` → 7):
+        from ``If-Match``, or from the hidden field of a page's edit form."""
+        pattern = re.compile(rf'"{re.escape(self.etag_prefix)}{object_id}-v([0-9]{{1,18}})"')
+        return frozenset(
+            int(found.group(1))
+            for found in map(pattern.fullmatch, (etag.strip() for etag in etags))
+            if found
+        )
 
     def get_or_404(self, query: pw.ModelSelect, object_id: int, what: str):
         """The row ``object_id`` of ``query`` (the caller's scope), or 404 naming ``what``."""

@@ -42,6 +42,11 @@ deadlines.
 * Calendar feeds (`…/calendar.ics`) also accept the caller's feed key in `?key=` (see
   `/me/feed-key`), since calendar clients cannot send headers. A key dies with its
   principal's tokens; bureau admins list and revoke keys under `/feed-keys`.
+* Errors speak Chinese when `Accept-Language` prefers `zh` (title, detail and every field
+  message), English otherwise. `GET /vocabulary` lists every code with its Chinese label.
+* `q` finds names as people type them: any part of a carrier's or its host's name, pinyin
+  or pinyin initials (`jndsgzs`), either width of brackets, any case; `sort=name` is pinyin
+  order.
 * Bodies are JSON: 415 without `Content-Type: application/json`, 400 for malformed JSON,
   422 for `NaN`/`Infinity`, lone surrogates, NUL characters or nesting deeper than 32.
 """

@@ -9,7 +9,9 @@ endpoint of the API:
 * a JSON body, with any method, must be JSON (400) that this service accepts (422): no
   ``NaN`` or ``Infinity``, no lone surrogate, no NUL character, nesting at most
   :data:`registry.jsontext.MAX_DEPTH` deep;
-* the query string may not hold NUL characters either (422).
+* the query string may not hold NUL characters either (422);
+* a path registered with :func:`accept_upload` (the spreadsheet import) takes a
+  ``multipart/form-data`` file upload instead, up to its own size setting (413 beyond).
 
 The parsed document is what Flask's ``request.get_json()`` and webargs (``@blp.arguments``)
 then see, so the body is parsed exactly once.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import g, request
+from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from webargs import core
 from webargs.flaskparser import FlaskParser
@@ -31,6 +33,17 @@ from registry.api.common import problem
 BODY_METHODS = ("POST", "PUT", "PATCH")
 API_PREFIX = "/api/v1/"
 NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+#: Paths that take a ``multipart/form-data`` file upload instead of JSON, each with the
+#: setting that limits its size (:func:`accept_upload`).
+UPLOADS: dict[str, str] = {}
+#: Bytes allowed for the multipart framing around an uploaded file.
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+def accept_upload(path: str, max_bytes_setting: str) -> None:
+    """Let ``path`` take a multipart file upload of at most the setting's bytes (its view
+    reads the file; a JSON body is still parsed strictly, any other type is a 415)."""
+    UPLOADS[path] = max_bytes_setting
 
 
 def is_json_mimetype(mimetype: str) -> bool:
@@ -48,16 +61,25 @@ def parse_body():
         return problem(422, "The request has invalid fields.", {p: [NUL_MESSAGE] for p in paths})
     if not request.path.startswith(API_PREFIX):
         return None
+    upload_limit = UPLOADS.get(request.path)
+    if upload_limit is not None:
+        # A file upload: its own size limit, and its multipart body parsed by the view.
+        request.max_content_length = current_app.config[upload_limit] + UPLOAD_OVERHEAD
+        if request.mimetype == "multipart/form-data":
+            return None
     raw = request.get_data(cache=True)
     if not raw:
         return None
     if not is_json_mimetype(request.mimetype):
         if request.method not in BODY_METHODS:
             return None
+        expected = (
+            "the file as 'multipart/form-data' (field `file`)"
+            if upload_limit is not None
+            else "the body as JSON with 'Content-Type: application/json'"
+        )
         return problem(
-            415,
-            "Send the body as JSON with 'Content-Type: application/json' "
-            f"(it came as {request.mimetype or 'no content type'!r}).",
+            415, f"Send {expected} (it came as {request.mimetype or 'no content type'!r})."
         )
     try:
         body = jsontext.parse(raw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from registry import access, organizations
+from registry import access, names, organizations
 from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Organization
 from schemas.common import update_schema
@@ -18,7 +18,7 @@ blp = ResourceBlueprint(
     etag_prefix="o",
 )
 
-SORTS = sort_columns(OrganizationQueryArgsSchema, Organization)
+SORTS = sort_columns(OrganizationQueryArgsSchema, Organization, name=Organization.sort_key)
 
 
 def visible_organizations():
@@ -47,13 +47,13 @@ class Organizations(MethodView):
         if args.get("uscc"):
             query = query.where(Organization.uscc == args["uscc"])
         if "q" in args:
-            query = query.where(Organization.name.contains(args["q"]))
+            query = query.where(names.matches(Organization.search_key, args["q"]))
         return blp.page(
             query,
             args,
             lambda rows: [organizations.as_dict(org) for org in rows],
             SORTS,
-            Organization.name,
+            Organization.sort_key,
         )
 
     @blp.arguments(OrganizationSchema)

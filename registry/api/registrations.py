@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from registry import access, carriers, clock, registrations
+from registry import access, carriers, clock, names, registrations
 from registry.api.common import ResourceBlueprint, error_responses, sort_columns
 from registry.models import Carrier, CarrierPartner
 from schemas.common import update_schema
@@ -25,7 +25,7 @@ blp = ResourceBlueprint(
     etag_prefix="rg",
 )
 
-SORTS = sort_columns(RegistrationQueryArgsSchema, Carrier)
+SORTS = sort_columns(RegistrationQueryArgsSchema, Carrier, name=Carrier.sort_key)
 
 
 def visible():
@@ -63,7 +63,7 @@ class Registrations(MethodView):
             )
             query = query.where((Carrier.host_organization == org) | Carrier.id.in_(partnered))
         if "q" in args:
-            query = query.where(Carrier.name.contains(args["q"]))
+            query = query.where(names.matches(Carrier.search_key, args["q"]))
         return blp.page(query, args, registrations.present, SORTS, Carrier.created_at)
 
     @blp.arguments(RegistrationSchema)

@@ -7,6 +7,7 @@ from flask_smorest import abort
 
 from registry import access, directory, reports, rosters
 from registry.api.common import ResourceBlueprint, error_responses, sort_columns
+from registry.db import apply_sort
 from registry.models import AnnualReport, Carrier
 from schemas.reports import (
     AnnualReportQueryArgsSchema,
@@ -51,10 +52,7 @@ class CarrierReports(MethodView):
     def get(self, args, carrier_id):
         """List a carrier's annual reports, newest year first"""
         carrier = directory.fully_readable(carrier_id)
-        query = AnnualReport.select().where(AnnualReport.carrier == carrier.id)
-        if "status" in args:
-            query = query.where(AnnualReport.status == args["status"])
-        query = query.order_by(AnnualReport.year.desc())
+        query = reports.of_carrier(carrier.id, args.get("status"))
         return blp.page(query, args, lambda rows: [reports.as_dict(row) for row in rows])
 
     @blp.arguments(AnnualReportSchema)
@@ -79,29 +77,29 @@ class CarrierReports(MethodView):
         )
 
 
+def listed(args: dict):
+    """The annual reports the caller may read (401 anonymous), narrowed by the list's
+    filters and sorted (latest year first by default): the list and the export."""
+    who = access.require_reader()
+    query = access.report_scope(AnnualReport.select(), who)
+    if "carrier_id" in args:
+        query = query.where(AnnualReport.carrier == args["carrier_id"])
+    if "year" in args:
+        query = query.where(AnnualReport.year == args["year"])
+    if "status" in args:
+        query = query.where(AnnualReport.status == args["status"])
+    if "type" in args:
+        of_type = Carrier.select(Carrier.id).where(Carrier.type == args["type"])
+        query = query.where(AnnualReport.carrier.in_(of_type))
+    return apply_sort(query, args.get("sort"), SORTS, AnnualReport.year.desc())
+
+
 @blp.route("/annual-reports")
 class AnnualReports(MethodView):
     @blp.listing(AnnualReportQueryArgsSchema, AnnualReportSchema(many=True), 401)
     def get(self, args):
         """List annual reports the caller may read, filtered and sorted"""
-        who = access.require_reader()
-        query = access.report_scope(AnnualReport.select(), who)
-        if "carrier_id" in args:
-            query = query.where(AnnualReport.carrier == args["carrier_id"])
-        if "year" in args:
-            query = query.where(AnnualReport.year == args["year"])
-        if "status" in args:
-            query = query.where(AnnualReport.status == args["status"])
-        if "type" in args:
-            of_type = Carrier.select(Carrier.id).where(Carrier.type == args["type"])
-            query = query.where(AnnualReport.carrier.in_(of_type))
-        return blp.page(
-            query,
-            args,
-            lambda rows: [reports.as_dict(row) for row in rows],
-            SORTS,
-            AnnualReport.year.desc(),
-        )
+        return blp.page(listed(args), args, lambda rows: [reports.as_dict(row) for row in rows])
 
 
 @blp.route("/annual-reports/<id:report_id>")

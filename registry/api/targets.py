@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from registry import access, clock, targets
 from registry.api.common import ResourceBlueprint, error_responses, sort_columns
+from registry.db import apply_sort
 from registry.models import Target
 from schemas.common import update_schema
 from schemas.targets import TargetQueryArgsSchema, TargetSchema
@@ -30,26 +31,28 @@ def get_target(target_id: int) -> Target:
     return blp.get_or_404(Target.select(), target_id, "target")
 
 
+def listed(args: dict):
+    """The targets (the bureau reads them: 401/403 otherwise), narrowed by the list's
+    filters and sorted (nearest deadline first by default): the list and the export."""
+    access.require_bureau_reader()
+    query = Target.select()
+    if "metric" in args:
+        query = query.where(Target.metric == args["metric"])
+    if "year" in args:
+        query = query.where(Target.year == args["year"])
+    if "q" in args:
+        query = query.where(Target.name.contains(args["q"]))
+    return apply_sort(query, args.get("sort"), SORTS, Target.deadline)
+
+
 @blp.route("")
 class Targets(MethodView):
     @blp.listing(TargetQueryArgsSchema, TargetSchema(many=True), 401, 403)
     def get(self, args):
         """List targets with their live progress (bureau)"""
-        access.require_bureau_reader()
-        query = Target.select()
-        if "metric" in args:
-            query = query.where(Target.metric == args["metric"])
-        if "year" in args:
-            query = query.where(Target.year == args["year"])
-        if "q" in args:
-            query = query.where(Target.name.contains(args["q"]))
         today = clock.today()
         return blp.page(
-            query,
-            args,
-            lambda rows: [targets.as_dict(row, today) for row in rows],
-            SORTS,
-            Target.deadline,
+            listed(args), args, lambda rows: [targets.as_dict(row, today) for row in rows]
         )
 
     @blp.arguments(TargetSchema)

@@ -1,6 +1,6 @@
 """Peewee models, one module per area, and their named queries."""
 
-from registry.models.access import Principal, Token
+from registry.models.access import Principal, SignInAttempt, SiteSecret, Token
 from registry.models.audit import Change, OutboxEvent
 from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
 from registry.models.jobs import Alert, JobRun, SchedulerLock
@@ -36,6 +36,8 @@ ALL_MODELS = [
     SchedulerLock,
     Member,
     EvaluationCampaign,
+    SignInAttempt,
+    SiteSecret,
 ]
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "Principal",
+    "SignInAttempt",
+    "SiteSecret",
     "Target",
     "SchedulerLock",
     "Token",

@@ -20,6 +20,10 @@ class Organization(BaseModel):
     address = pw.CharField(max_length=300, null=True)
     contact = JSONField(null=True)
     version = pw.IntegerField(default=1)
+    #: ``registry.names``: what a search for its name matches, and its pinyin sort order;
+    #: written with the name by ``registry.organizations``.
+    search_key = pw.TextField(default="")
+    sort_key = pw.CharField(max_length=600, default="", index=True)
 
 
 class Carrier(BaseModel):
@@ -77,6 +81,10 @@ class Carrier(BaseModel):
     reviewed_at = pw.DateTimeField(null=True)
     reviewed_by = pw.CharField(max_length=200, null=True)
     version = pw.IntegerField(default=1)
+    #: ``registry.names``: what a search matches (its name and its host's) and its pinyin
+    #: sort order; rewritten by ``carriers.refresh_names`` whenever either name changes.
+    search_key = pw.TextField(default="")
+    sort_key = pw.CharField(max_length=600, default="", index=True)
 
     @classmethod
     def linked_to(cls, organization_ids) -> pw.ModelSelect:
