@@ -18,7 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     ``config`` overrides the ``REGISTRY_*`` environment settings (tests pass a database URL).
     """
-    from registry import access, i18n, web
+    from registry import access, i18n, requestlog, web
     from registry.api import register_api
     from registry.cli import register_cli
 
@@ -34,9 +34,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=settings["LOG_LEVEL"].upper())
 
-    db.bind(settings["DATABASE_URL"], settings["DB_BUSY_TIMEOUT_MS"])
+    db.bind(
+        settings["DATABASE_URL"],
+        settings["DB_BUSY_TIMEOUT_MS"],
+        settings["DB_POOL_SIZE"],
+        settings["DB_POOL_RECYCLE_SECONDS"],
+    )
     db.init_app(app)
     i18n.init_app(app)
+    requestlog.init_app(app)
 
     @app.before_request
     def _request_context():

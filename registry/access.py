@@ -24,6 +24,7 @@ the caller may not see at all (saying 403 would reveal that it exists).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -141,13 +142,44 @@ def is_enabled(principal: Principal) -> bool:
     """Not disabled by an admin (issue 13): a disabled person's tokens, feed key and page
     sessions all stop working."""
     return principal.disabled_at is None
+@functools.cache
+def _token_lookup(param: str) -> tuple[str, list[tuple[type[pw.Model], pw.Field]]]:
+    """The SQL of the token lookup for a database of parameter style ``param``, compiled
+    once per process, and the (model, field) of each column it answers."""
+    marker = "token hash"
+    query = Token.select(Token, Principal).join(Principal).where(Token.token_hash == marker)
+    sql, params = query.sql()
+    assert params == [marker], params
+    fields = [(Token, field) for field in Token._meta.sorted_fields]
+    fields += [(Principal, field) for field in Principal._meta.sorted_fields]
+    return sql, fields
+
+
+def _lookup_token(digest: str) -> Token | None:
+    """The token row of ``digest`` with its principal, read now (one indexed query).
+
+    Only the statement is cached, never a token: revocation and expiry are read from the
+    database on every request, so a revoked token is refused from the next request on."""
+    sql, fields = _token_lookup(db.database.obj.param)
+    row = db.database.execute_sql(sql, [digest]).fetchone()
+    if row is None:
+        return None
+    data: dict[type[pw.Model], dict] = {Token: {}, Principal: {}}
+    for (model, field), value in zip(fields, row, strict=True):
+        data[model][field.name] = None if value is None else field.python_value(value)
+    principal = Principal(**data[Principal])
+    token = Token(**data[Token])
+    token.principal = principal
+    principal._dirty.clear()
+    token._dirty.clear()
+    return token
 
 
 def principal_for_token(token: str) -> tuple[Principal, Token] | None:
     """The principal behind a presented token, or None when it is unknown, expired or
     revoked, or its principal disabled."""
     digest = hash_token(token)
-    row = Token.select(Token, Principal).join(Principal).where(Token.token_hash == digest).first()
+    row = _lookup_token(digest)
     # The lookup is by the unique index on the hash; the constant-time comparison guards the
     # equality itself so that nothing about a stored hash leaks through timing.
     if row is None or not hmac.compare_digest(row.token_hash, digest):

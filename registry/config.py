@@ -46,6 +46,19 @@ SETTINGS: list[Setting] = [
         int,
     ),
     Setting(
+        "DB_POOL_SIZE",
+        8,
+        "Database connections each process keeps for reuse (and opens at most). A gunicorn "
+        "sync worker uses one; on PostgreSQL keep processes × this under `max_connections`.",
+        int,
+    ),
+    Setting(
+        "DB_POOL_RECYCLE_SECONDS",
+        300,
+        "A pooled connection older than this is closed instead of reused.",
+        int,
+    ),
+    Setting(
         "TIMEZONE",
         "Asia/Shanghai",
         "Time zone that defines 'today' and in which timestamps are shown.",
@@ -87,6 +100,13 @@ SETTINGS: list[Setting] = [
         int,
     ),
     Setting("LOG_LEVEL", "INFO", "Python logging level of the service."),
+    Setting(
+        "REQUEST_LOG",
+        True,
+        "Log one JSON line per request to standard error: method, path (without the query), "
+        "status, duration_ms, request_id, principal_id; never a token or key.",
+        bool,
+    ),
     Setting("HOST", "127.0.0.1", "Address `registry run` listens on."),
     Setting("PORT", 8000, "Port `registry run` listens on.", int),
     Setting(

@@ -17,6 +17,12 @@ from urllib.parse import unquote, urlparse
 
 import peewee as pw
 from flask import g, has_app_context
+from playhouse.pool import (
+    MaxConnectionsExceeded,
+    PooledDatabase,
+    PooledPostgresqlDatabase,
+    PooledSqliteDatabase,
+)
 
 from registry.clock import utcnow
 
@@ -52,35 +58,91 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
-def make_database(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
+#: Connections each process keeps open for reuse, unless the ``DB_POOL_SIZE`` setting says
+#: otherwise; and how long an idle one is kept (``DB_POOL_RECYCLE_SECONDS``).
+POOL_SIZE = 8
+POOL_RECYCLE_SECONDS = 300
+
+
+def make_database(
+    url: str,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    pool_size: int = POOL_SIZE,
+    recycle_seconds: int = POOL_RECYCLE_SECONDS,
+) -> pw.Database:
     """Build a database from a URL (``sqlite:///file`` or ``postgresql://…``); a SQLite
-    writer waits up to ``busy_timeout_ms`` for the write lock."""
+    writer waits up to ``busy_timeout_ms`` for the write lock.
+
+    Connections are pooled (``playhouse.pool``): a request takes one at its start and gives
+    it back at its end, so that neither a PostgreSQL connection nor SQLite's pragmas are set
+    up per request. ``pool_size`` connections at most per process (a gunicorn sync worker
+    uses one; a request waiting for a free one gives up with 503 after the busy timeout);
+    an idle connection older than ``recycle_seconds`` is closed instead of reused. A
+    PostgreSQL connection returned inside a transaction is rolled back first; a connection
+    a failed request found broken is closed, never pooled (see :func:`discard_connection`).
+    """
     parsed = urlparse(url)
+    pool = {
+        "max_connections": pool_size,
+        "stale_timeout": recycle_seconds,
+        "timeout": max(1, busy_timeout_ms // 1000),
+    }
     if parsed.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ":memory:"
         if path not in ("", ":memory:"):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return pw.SqliteDatabase(
+        return PooledSqliteDatabase(
             path or ":memory:",
+            # The pool's ``timeout`` is its wait for a free connection: the busy_timeout
+            # pragma is SQLite's wait for the write lock. A pooled connection may serve
+            # another thread after its first one gave it back.
             pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": busy_timeout_ms},
-            timeout=busy_timeout_ms / 1000,
+            check_same_thread=False,
+            **pool,
         )
     if parsed.scheme in ("postgresql", "postgres"):
-        return pw.PostgresqlDatabase(
+        return PooledPostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port or 5432,
+            **pool,
         )
     raise ValueError(f"Unsupported database URL scheme: {parsed.scheme!r}")
 
 
-def bind(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> pw.Database:
-    """Bind the module's database proxy to the database at ``url``."""
-    db = make_database(url, busy_timeout_ms)
+def bind(
+    url: str,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    pool_size: int = POOL_SIZE,
+    recycle_seconds: int = POOL_RECYCLE_SECONDS,
+) -> pw.Database:
+    """Bind the module's database proxy to the database at ``url``, closing the idle pooled
+    connections of the database it was bound to before."""
+    previous = database.obj
+    if isinstance(previous, PooledDatabase):
+        previous.close_idle()
+    db = make_database(url, busy_timeout_ms, pool_size, recycle_seconds)
     database.initialize(db)
     return db
+
+
+def close_all() -> None:
+    """Close every connection of the bound database, the idle pooled ones too (a SQLite
+    file is whole, its write-ahead log checkpointed, once its last connection closed: do
+    this before copying the file)."""
+    if isinstance(database.obj, PooledDatabase):
+        database.obj.close_all()
+    elif database.obj is not None and not database.is_closed():
+        database.close()
+
+
+def discard_connection() -> None:
+    """Close this thread's connection for good instead of returning it to the pool (after
+    an error that says the database went away: the next request connects afresh)."""
+    if isinstance(database.obj, PooledDatabase) and not database.is_closed():
+        database.obj.manual_close()
 
 
 def is_postgres() -> bool:
@@ -226,7 +288,7 @@ def unavailable(error: BaseException) -> str | None:
     """Why ``error`` means the database is busy or unreachable (answer 503 and retry later),
     or None when it is an ordinary error (a bug, a constraint): ``"busy"`` for a lock,
     a serialization failure or a deadlock, ``"unreachable"`` for a database that is away."""
-    if retryable(error):
+    if retryable(error) or isinstance(error, MaxConnectionsExceeded):
         return "busy"
     code = _sqlstate(error)
     if code:
@@ -252,7 +314,7 @@ def retryable(error: BaseException) -> bool:
 
 
 def init_app(app) -> None:
-    """Open a connection per request and close it at teardown."""
+    """Take a pooled connection per request and give it back at teardown."""
 
     @app.before_request
     def _connect():

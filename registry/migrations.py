@@ -756,6 +756,29 @@ def _people_who_sign_in() -> None:
         database.execute_sql(
             'ALTER TABLE "principal" ADD COLUMN "session_generation" INTEGER NOT NULL DEFAULT 0'
         )
+#: Frozen: the composite indexes of step 13, by name (peewee's own naming, so that the
+#: models' ``Meta.indexes`` describe the same indexes).
+_READ_PATH_INDEXES = {
+    # The bureau's filtered list (type and town equal, level among a few, newest
+    # accreditation first): the page and its count search ~1/300 of the carriers, in order.
+    "carrier_type_town_accredited_on": ("carrier", ("type", "town", "accredited_on")),
+    # The public directory (status accredited, by name): pages walk the index in order.
+    "carrier_status_name": ("carrier", ("status", "name")),
+    # Stats grouped by type and level (and status, town), counted from the index alone.
+    "carrier_type_level_status_town": ("carrier", ("type", "level", "status", "town")),
+}
+
+
+def _read_path_indexes() -> None:
+    """Composite indexes of the read path (issue 10), chosen from EXPLAIN plans on 100,000
+    carriers: see :data:`_READ_PATH_INDEXES`."""
+    for name, (table, columns) in _READ_PATH_INDEXES.items():
+        listed = ", ".join(f'"{column}"' for column in columns)
+        database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({listed})')
+    if is_postgres():
+        # Fresh statistics, so that the planner weighs the new indexes at once (SQLite
+        # plans without statistics: the app never runs ANALYZE there).
+        database.execute_sql("ANALYZE carrier")
 
 
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
@@ -789,4 +812,5 @@ MIGRATIONS = [
         "people who sign in: passwords, invitations, sessions, sign-in failures",
         _people_who_sign_in,
     ),
+    (13, "composite indexes of the read path (lists, directory, stats)", _read_path_indexes),
 ]

@@ -12,6 +12,7 @@ import peewee as pw
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, request
 from flask_smorest import Blueprint
+from playhouse.pool import MaxConnectionsExceeded
 
 from registry import db, places
 from registry.api import jsonbody
@@ -25,7 +26,11 @@ WRITE_ATTEMPTS = 3
 RETRY_AFTER = {"busy": 1, "unreachable": 5}
 #: Every database error class: peewee's, and the drivers' where peewee passes them through
 #: (it leaves psycopg's serialization failures and deadlocks unwrapped).
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (pw.PeeweeException, sqlite3.Error)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    pw.PeeweeException,
+    sqlite3.Error,
+    MaxConnectionsExceeded,
+)
 try:  # pragma: no branch - psycopg2 is a dependency, but only PostgreSQL needs it
     import psycopg2
 
@@ -182,6 +187,9 @@ def _database_error(error: BaseException):
     if reason is None:
         raise error
     log.warning("Database %s: %s %s: %s", reason, request.method, request.path, error)
+    if reason == "unreachable":
+        # The connection may be the broken one: never give it back to the pool.
+        db.discard_connection()
     if reason == "busy":
         detail = "The database is busy right now; nothing was changed. Retry shortly."
     else:
