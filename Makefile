@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench clean messages
+.PHONY: install run test lint bench bench-http clean messages
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ bench: install
 	$(BIN)/python bench/as_of.py 10000 100000
 	$(BIN)/python bench/deliver.py --events 5000
 	$(BIN)/python bench/spreadsheets.py --import-rows 10000 --export-rows 100000
+
+## HTTP benchmark of the read path on 100,000 carriers, beside a ceiling and Datasette (wrk;
+## a few minutes; BENCH_DATABASE_URL adds PostgreSQL). See bench/http.py and bench/RESULTS.md.
+bench-http: install
+	$(BIN)/python bench/http.py $(BENCH_HTTP_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -13,15 +13,17 @@ import peewee as pw
 
 from registry import lifecycle, roster_rules, rosters
 from registry.alerts import carrier_summary
-from registry.models import Carrier, EvaluationPolicy
+from registry.models import Carrier, EvaluationPolicy, Member
 
+#: What a deadline shows of its carrier, read as plain rows (named tuples: thousands of
+#: deadlines need no model instances).
 COLUMNS = (
     Carrier.id,
     Carrier.name,
     Carrier.type,
     Carrier.level,
     Carrier.status,
-    Carrier.host_organization,
+    Carrier.host_organization.alias("host_organization_id"),
     Carrier.updated_at,
     Carrier.valid_until,
     Carrier.next_evaluation_on,
@@ -37,7 +39,7 @@ class Deadline:
     """One deadline of one carrier."""
 
     rule: lifecycle.DeadlineRule | roster_rules.RosterRule
-    carrier: Carrier
+    carrier: Any  # a row of COLUMNS
     due_on: dt.date
     days_left: int
     report_year: int | None
@@ -96,7 +98,7 @@ def deadlines(
         condition = column.is_null(False) & (column <= end) & Carrier.status.in_(rule.statuses)
         if not include_overdue:
             condition &= column >= today
-        for carrier in carriers.select(*COLUMNS).where(condition):
+        for carrier in carriers.select(*COLUMNS).where(condition).namedtuples():
             due_on = getattr(carrier, rule.column)
             found.append(
                 Deadline(
@@ -114,6 +116,24 @@ def deadlines(
     return found
 
 
+def _may_have_roster_deadline(policies: dict, today: dt.date, end: dt.date, overdue: bool):
+    """A superset, in SQL, of the carriers with a roster deadline in the window: those with
+    roster entries, and postdoctoral carriers whose "first postdoc" deadline (accreditation
+    + ``recruit_within_years``, by policy) may fall in it. Reading every carrier of a
+    roster type to find out (tens of thousands) is what this spares."""
+    years = [policy.recruit_within_years for policy in policies.values()]
+    years.append(roster_rules.RosterPolicy().recruit_within_years)
+    # 365 days per year at most and 366 at least: the bounds only ever widen the set.
+    recruiting = (
+        Carrier.type.in_(sorted(roster_rules.POSTDOC_TYPES))
+        & Carrier.accredited_on.is_null(False)
+        & (Carrier.accredited_on <= end - dt.timedelta(days=365 * min(years)))
+    )
+    if not overdue:
+        recruiting &= Carrier.accredited_on >= today - dt.timedelta(days=366 * max(years) + 1)
+    return Carrier.id.in_(Member.select(Member.carrier)) | recruiting
+
+
 def _roster_deadlines(carriers, today, end, include_overdue, kinds, warn, default_warn):
     """The roster deadlines of ``carriers`` in the same window (three queries)."""
     names = [rule.name for rule in roster_rules.ROSTER_RULES if not kinds or rule.name in kinds]
@@ -122,13 +142,18 @@ def _roster_deadlines(carriers, today, end, include_overdue, kinds, warn, defaul
     types = sorted(
         {t for rule in roster_rules.ROSTER_RULES if rule.name in names for t in rule.types}
     )
+    policies = rosters.policies()
     rows = list(
-        carriers.select(*COLUMNS, Carrier.accredited_on).where(
-            Carrier.type.in_(types) & Carrier.status.in_(sorted(lifecycle.ACTIVE_STATUSES))
+        carriers.select(*COLUMNS, Carrier.accredited_on)
+        .where(
+            Carrier.type.in_(types)
+            & Carrier.status.in_(sorted(lifecycle.ACTIVE_STATUSES))
+            & _may_have_roster_deadline(policies, today, end, include_overdue)
         )
+        .namedtuples()
     )
     found = []
-    for carrier, rule, due_on in rosters.deadlines_of(rows, today):
+    for carrier, rule, due_on in rosters.deadlines_of(rows, today, policies):
         if rule.name not in names or due_on > end or (due_on < today and not include_overdue):
             continue
         found.append(

@@ -613,7 +613,9 @@ def _campaigns_sources_and_event_carriers() -> None:
     if any(op for op in operations):
         database.execute_sql(
             "UPDATE evaluation_policy SET lapses = "
-            + ("false" if database.obj.__class__.__name__.startswith("Postgres") else "0")
+            # is_postgres(), not the class name: the pooled PostgreSQL class is named
+            # Pooled… (the step does what it always did).
+            + ("false" if is_postgres() else "0")
             + " WHERE type = 'postdoc_workstation'"
         )
 
