@@ -100,6 +100,13 @@ def decorate(size: int, seed: int = 2) -> None:
         scan_bench.insert(CarrierPartner, partner_rows)
 
 
+def vacuum(url: str) -> None:
+    """What PostgreSQL's autovacuum does after a bulk load, at once: statistics, and the
+    visibility map that index-only scans need (outside a transaction)."""
+    with contextlib.closing(db.make_database(url)) as plain:
+        plain.execute_sql("VACUUM ANALYZE")
+
+
 def build(url: str | None, size: int, rebuild: bool) -> str:
     """The benchmark database's URL, built unless a SQLite file of today's build exists."""
     from jobs import scan
@@ -131,8 +138,8 @@ def build(url: str | None, size: int, rebuild: bool) -> str:
                 from registry import schema
 
                 schema.upgrade()
-                scan_bench.analyze()
             db.close_all()
+            vacuum(url)
             print(f"database: {url.split('@')[-1]} (built today, reused; --rebuild rebuilds)")
             return url
     started = time.perf_counter()
@@ -145,10 +152,7 @@ def build(url: str | None, size: int, rebuild: bool) -> str:
         scan.scan(today - dt.timedelta(days=1))
     db.close_all()
     if not url.startswith("sqlite"):
-        # What autovacuum does after a bulk load, at once: statistics, and the visibility
-        # map that index-only scans need (outside a transaction: a fresh connection).
-        with contextlib.closing(db.make_database(url)) as plain:
-            plain.execute_sql("VACUUM ANALYZE")
+        vacuum(url)
     if not url.startswith("sqlite"):
         CACHE.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(url.encode()).hexdigest()[:8]

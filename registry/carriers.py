@@ -13,7 +13,7 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import locked, write_transaction
+from registry.db import among, locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -61,7 +61,7 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
         query = (
             CarrierPartner.select(CarrierPartner, Organization.name)
             .join(Organization)
-            .where(CarrierPartner.carrier.in_(ids))
+            .where(among(CarrierPartner.carrier, ids))
             .order_by(CarrierPartner.id)
             .dicts()
         )
@@ -71,7 +71,7 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
             )
         for carrier_id, tag in (
             CarrierTag.select(CarrierTag.carrier, CarrierTag.tag)
-            .where(CarrierTag.carrier.in_(ids))
+            .where(among(CarrierTag.carrier, ids))
             .order_by(CarrierTag.id)
             .tuples()
         ):
@@ -80,7 +80,7 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
         if full:
             alerts = dict(
                 Alert.select(Alert.carrier, pw.fn.COUNT(Alert.id))
-                .where(Alert.carrier.in_(full) & (Alert.status != "resolved"))
+                .where(among(Alert.carrier, full) & (Alert.status != "resolved"))
                 .group_by(Alert.carrier)
                 .tuples()
             )
@@ -133,6 +133,11 @@ def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> 
         "created_at": carrier.created_at,
         "updated_at": carrier.updated_at,
     }
+
+
+#: What a carrier shows of its host (``host_organization`` in :func:`present`): a page of
+#: carriers reads only these columns of the hosts.
+HOST_SUMMARY = (Organization.id, Organization.name, Organization.uscc)
 
 
 def with_host() -> pw.ModelSelect:

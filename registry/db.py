@@ -10,6 +10,7 @@ database errors mean "unavailable, retry later" (:func:`unavailable`: answered 5
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -157,6 +158,20 @@ def days_until(column, day):
         pw.NodeList(
             (pw.fn.julianday(column) - pw.fn.julianday(day.isoformat()), pw.SQL("AS INTEGER"))
         )
+    )
+
+
+def among(column, values) -> pw.Expression:
+    """``column IN values`` with the values bound as one parameter (a JSON array read by
+    ``json_each`` on SQLite, an array on PostgreSQL): a page's ids cost one bound value,
+    not one each (building and binding fifty parameters is most of such a query's cost)."""
+    values = list(values)
+    if not values:
+        return column.in_([])  # false, without an array of unknown type
+    if is_postgres():
+        return column == pw.fn.ANY(pw.Value(values, unpack=False))
+    return pw.Expression(
+        column, pw.OP.IN, pw.SQL("(SELECT value FROM json_each(?))", [json.dumps(values)])
     )
 
 

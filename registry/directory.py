@@ -170,8 +170,13 @@ def page(args: dict, number: int, size: int) -> tuple[list[Carrier], int]:
     loaded)."""
     query = visible(args)
     total = query.count()
-    ordered = sort(query, args.get("sort")).select(Carrier, Organization).join(Organization)
-    return list(ordered.paginate(number, size)), total
+    ordered = (
+        sort(query, args.get("sort"))
+        .select(Carrier, *carriers.HOST_SUMMARY)
+        .join(Organization)
+        .paginate(number, size)
+    )
+    return list(ordered), total
 
 
 def _ranked(column: pw.Field, codes: list[str]) -> pw.Case:

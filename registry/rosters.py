@@ -19,7 +19,7 @@ import peewee as pw
 
 from registry import access, audit, clock, roster_rules, writes
 from registry.clock import utcnow
-from registry.db import locked, write_transaction
+from registry.db import among, locked, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Change, EvaluationPolicy, Member, Organization
 
@@ -178,7 +178,7 @@ def entries_of(carrier_ids) -> dict[int, list]:
     found: dict[int, list] = defaultdict(list)
     if not carrier_ids:
         return found
-    query = Member.select(*FACT_COLUMNS).where(Member.carrier.in_(carrier_ids))
+    query = Member.select(*FACT_COLUMNS).where(among(Member.carrier, carrier_ids))
     for row in query.namedtuples():
         found[row.carrier_id].append(row)
     return found
