@@ -371,6 +371,9 @@ def gunicorn(name: str, app: str, port: int, env: dict, cwd: Path = ROOT) -> Ser
         "sync",
         "--bind",
         f"127.0.0.1:{port}",
+        # No worker recycling during the run: a recycled worker takes its CPU time along.
+        "--max-requests",
+        "0",
         app,
     ]
     return Server(name, command, port, env, cwd)
