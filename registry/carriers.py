@@ -23,7 +23,7 @@ from registry.models import (
     Milestone,
     Organization,
 )
-from registry.state import policy_for, refresh_dates
+from registry.state import policy_for, refresh_dates, store_periods
 from registry.vocabulary import levels_at_least
 
 #: Rows read or written per query when working on many carriers at once.
@@ -405,6 +405,8 @@ def create_carriers(
                 policies[key] = policy_for(*key)
             refresh_dates(carrier, policies[key])
         _insert(new)
+        for carrier in new:
+            store_periods(carrier, [])
         _insert_links(new, items)
         ids = [carrier.id for carrier in new]
         created: list[Carrier] = []
@@ -477,10 +479,13 @@ def update_carrier(
         if "name" in data or "host_organization_id" in data:
             _check_unique_name(carrier)
             refresh_names(carrier)
+        initial_level = carrier.initial_level
         if "level" in data and not carrier.accredited_on:
             carrier.initial_level = carrier.level
         refresh_dates(carrier)
         edit.save()
+        if carrier.initial_level != initial_level:
+            store_periods(carrier)  # the replay starts from another level
         _write_links(carrier, data)
         # An override of valid_until or next_evaluation_on moves deadlines: alerts follow.
         alerts.reconcile_carriers([carrier.id], moved=[carrier.id])

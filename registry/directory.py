@@ -17,8 +17,10 @@ The API (``args`` are the list's query parameters as ``CarrierQueryArgsSchema`` 
   parameters, e.g. an export, gets it by calling :func:`visible` and :func:`sort`);
 * :func:`shown` ``(rows)`` — carriers as the caller may read them (API dicts: public fields
   only where it may not read a carrier fully);
-* :func:`as_of` ``(args)`` / :func:`shown_as_of` ``(pasts, day)`` — the same list on the
-  past day ``args["as_of"]`` (filtered and sorted in Python, see registry.timeline);
+* :func:`as_of_page` ``(args, page, page_size)`` / :func:`shown_as_of` ``(pasts, day)`` —
+  the same list on the past day ``args["as_of"]``, a join with each carrier's stored period
+  on that day (filtered, sorted and paged in SQL; see registry.timeline), and
+  :func:`as_of` ``(args)`` all of it;
 * :func:`stats` ``(args)`` — ``{"total", "groups"}``, with or without ``as_of``;
 * :func:`listing` ``(args)`` — one page of the list as the caller may see it, and the total:
   what ``GET /carriers`` answers and the directory pages show;
@@ -67,7 +69,7 @@ import peewee as pw
 from registry import access, carriers, names, timeline
 from registry.db import apply_sort
 from registry.errors import DomainError, with_article
-from registry.models import Carrier, Organization
+from registry.models import Carrier, CarrierPeriod, Organization
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
 #: Values ranked by their vocabulary order, not their codes, when sorting and grouping.
@@ -216,10 +218,9 @@ def shown(rows: list[Carrier]) -> list[dict]:
 def listing(args: dict) -> tuple[list[dict], int]:
     """Page ``args["page"]`` of the carrier list as the caller may see it (``as_of`` too),
     and how many carriers the whole list has: the list of the API and of the pages."""
-    start = (args["page"] - 1) * args["page_size"]
     if "as_of" in args:
-        pasts = as_of(args)
-        return shown_as_of(pasts[start : start + args["page_size"]], args["as_of"]), len(pasts)
+        pasts, total = as_of_page(args, args["page"], args["page_size"])
+        return shown_as_of(pasts, args["as_of"]), total
     rows, total = page(args, args["page"], args["page_size"])
     return shown(rows), total
 
@@ -304,17 +305,46 @@ def sort_past(pasts: list[timeline.PastCarrier], keys: str | None) -> list:
     return sorted(pasts, key=functools.cmp_to_key(compare))
 
 
-def as_of(args: dict) -> list[timeline.PastCarrier]:
-    """The carriers the caller may see on the day ``args["as_of"]``, filtered and sorted on
-    that day's state (see registry.timeline)."""
-    day = args["as_of"]
-    # Public today, and possibly public on that day (the replay decides exactly).
-    public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & timeline.may_have_status(
-        day, access.PUBLIC_STATUSES
+def _past_scope(args: dict) -> pw.ModelSelect:
+    """The carriers the caller may see on the day ``args["as_of"]``, narrowed by the list's
+    filters that are not about the lifecycle (to be joined with the day's period, see
+    ``timeline.on_day``): a carrier not its own must be public today and on that day."""
+    public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & CarrierPeriod.status.in_(
+        sorted(access.PUBLIC_STATUSES)
     )
-    query = visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
-    pasts = timeline.carriers_on(query, day, args)
-    return sort_past(_public_on_the_day(pasts), args.get("sort"))
+    return visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
+
+
+#: The SQL each sort key orders by on a past day: the state from the day's period.
+PAST_SORT_COLUMNS = {
+    **SORT_COLUMNS,
+    **{key: _ranked(getattr(CarrierPeriod, key), RANKS[key]) for key in RANKS},
+    "accredited_on": CarrierPeriod.accredited_on,
+}
+
+
+def as_of(args: dict) -> list[timeline.PastCarrier]:
+    """Every carrier the caller may see on the day ``args["as_of"]``, filtered and sorted
+    on that day's state (see registry.timeline); :func:`as_of_page` for one page."""
+    pasts = timeline.carriers_on(_past_scope(args), args["as_of"], args)
+    return sort_past(pasts, args.get("sort"))
+
+
+def as_of_page(args: dict, page: int, page_size: int) -> tuple[list[timeline.PastCarrier], int]:
+    """One page of :func:`as_of` and the total: filtered, counted, sorted and paged in SQL
+    on the day's stored periods (three queries), unless a filter or sort reads a derived
+    date (then :func:`as_of`)."""
+    start = (page - 1) * page_size
+    if timeline.needs_dates(args, args.get("sort")):
+        pasts = as_of(args)
+        return pasts[start : start + page_size], len(pasts)
+    day = args["as_of"]
+    query = timeline.on_day(_past_scope(args), day, args)
+    total = query.order_by().count()
+    check_fields({}, args.get("sort"))
+    ordered = apply_sort(timeline.rows_on(query), args.get("sort"), PAST_SORT_COLUMNS, Carrier.name)
+    rows = list(ordered.paginate(page, page_size).namedtuples())
+    return timeline.with_dates(rows, day), total
 
 
 def shown_as_of(pasts: list[timeline.PastCarrier], day) -> list[dict]:
@@ -347,7 +377,11 @@ def stats(args: dict) -> dict:
     """``{"total", "groups"}`` of the visible carriers grouped by ``args["group_by"]``
     (the list filters and ``as_of`` apply)."""
     keys = args["group_by"].split(",")
-    if "as_of" in args:
+    if "as_of" in args and not timeline.needs_dates(args, None):
+        columns = [getattr(CarrierPeriod if key in RANKS else Carrier, key) for key in keys]
+        query = timeline.on_day(_past_scope(args), args["as_of"], args)
+        groups = _grouped(query, columns, keys)
+    elif "as_of" in args:
         counts = Counter(
             tuple(timeline.value_of(past, key) for key in keys) for past in as_of(args)
         )
@@ -356,15 +390,22 @@ def stats(args: dict) -> dict:
             for group, count in counts.items()
         ]
     else:
-        columns = [getattr(Carrier, key) for key in keys]
-        # COUNT(*), not COUNT(id): PostgreSQL then counts from the (type, level, status,
-        # town) index alone (an index-only scan), as SQLite does from its covering index.
-        query = (
-            visible(args)
-            .select(*columns, pw.fn.COUNT(pw.SQL("*")).alias("count"))
-            .group_by(*columns)
-            .dicts()
-        )
-        groups = [{**{key: row[key] for key in keys}, "count": row["count"]} for row in query]
+        groups = _grouped(visible(args), [getattr(Carrier, key) for key in keys], keys)
     groups.sort(key=lambda group: tuple(_group_order(key, group[key]) for key in keys))
     return {"total": sum(group["count"] for group in groups), "groups": groups}
+
+
+def _grouped(query: pw.ModelSelect, columns: list, keys: list[str]) -> list[dict]:
+    """The groups of ``query`` by ``columns`` (named ``keys``) with their counts, in SQL."""
+    rows = (
+        query.select(
+            *[column.alias(key) for column, key in zip(columns, keys, strict=True)],
+            # COUNT(*), not COUNT(id): PostgreSQL then counts from the (type, level, status,
+            # town) index alone (an index-only scan), as SQLite does from its covering index.
+            pw.fn.COUNT(pw.SQL("*")).alias("count"),
+        )
+        .group_by(*columns)
+        .order_by()
+        .dicts()
+    )
+    return [{**{key: row[key] for key in keys}, "count": row["count"]} for row in rows]

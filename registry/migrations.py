@@ -781,6 +781,42 @@ def _read_path_indexes() -> None:
         # Fresh statistics, so that the planner weighs the new indexes at once (SQLite
         # plans without statistics: the app never runs ANALYZE there).
         database.execute_sql("ANALYZE carrier")
+def _carrier_periods() -> None:
+    """The stored periods of each carrier's replayed state (issue 10): point-in-time answers
+    become a join. Frozen: the table as it was at version 12. The rows are written by the
+    replay (``rebuild``): ``registry init-db`` fills them once the schema is current.
+    """
+
+    class Carrier(pw.Model):
+        id = IdField()
+
+        class Meta:
+            database = database
+            table_name = "carrier"
+
+    class CarrierPeriod(pw.Model):
+        id = IdField()
+        carrier = pw.ForeignKeyField(Carrier, on_delete="CASCADE")
+        valid_from = pw.DateField(null=True)
+        valid_to = pw.DateField(null=True)
+        status = pw.CharField(max_length=20)
+        level = pw.CharField(max_length=20)
+        accredited_on = pw.DateField(null=True)
+        certificate_no = pw.CharField(max_length=100, null=True)
+        milestone_valid_until = pw.DateField(null=True)
+        cycle_start = pw.DateField(null=True)
+        last_evaluation_on = pw.DateField(null=True)
+        rectify_by = pw.DateField(null=True)
+
+        class Meta:
+            database = database
+            table_name = "carrier_period"
+            indexes = (
+                (("carrier", "valid_from"), True),
+                (("valid_to", "valid_from", "status", "level"), False),
+            )
+
+    database.create_tables([CarrierPeriod], safe=True)
 
 
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
@@ -815,4 +851,5 @@ MIGRATIONS = [
         _people_who_sign_in,
     ),
     (13, "composite indexes of the read path (lists, directory, stats)", _read_path_indexes),
+    (12, "carrier periods: the replayed state of every day, stored", _carrier_periods, True),
 ]

@@ -63,6 +63,7 @@ def _rebuild(carrier: Carrier, milestones: list) -> None:
     carrier.version += 1
     carrier.updated_at = utcnow()
     carrier.save()
+    state.store_periods(carrier, milestones)
 
 
 def rebuild(carrier_id: int) -> None:
@@ -74,7 +75,8 @@ def rebuild(carrier_id: int) -> None:
 
 def rebuild_all() -> int:
     """Replay every carrier that has a history (``registry rebuild``, and ``registry init-db``
-    after a migration step that asked for it); return how many were replayed.
+    after a migration step that asked for it), then rewrite every carrier's stored periods;
+    return how many were replayed.
 
     A history today's rules refuse (a level change to the same level, say) keeps its stored
     state, with a warning, rather than block the upgrade.
@@ -87,6 +89,8 @@ def rebuild_all() -> int:
             replayed += 1
         except lifecycle.LifecycleError as error:
             log.warning("Carrier %s kept as stored: %s", carrier_id, error)
+    with write_transaction():
+        state.store_all_periods()
     return replayed
 
 

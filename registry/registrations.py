@@ -358,6 +358,7 @@ def reject(carrier: Carrier, reason: str) -> Carrier:
         carrier.version += 1
         carrier.updated_at = utcnow()
         carrier.save()
+        state.store_periods(carrier)
         carrier = carriers.load(carrier.id)
         after = carriers.snapshot(carrier)
         audit.record_change("review", "carrier", carrier.id, before, {**after, **review})

@@ -9,13 +9,16 @@ policy edits, the scan and point-in-time answers call it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from dataclasses import replace
 
 from registry import lifecycle
 from registry.clock import end_of_day, today, utcnow
 from registry.db import locked
-from registry.models import AnnualReport, Carrier, EvaluationPolicy, Milestone
+from registry.models import AnnualReport, Carrier, CarrierPeriod, EvaluationPolicy, Milestone
+
+log = logging.getLogger(__name__)
 
 
 def policy_for(carrier_type: str, level: str) -> lifecycle.Policy:
@@ -182,3 +185,139 @@ def active_milestones(carrier_id: int) -> list[Milestone]:
 def replay_state(carrier: Carrier, milestones: list) -> lifecycle.CarrierState:
     """The state ``carrier`` has after ``milestones`` (raises ReplayError when refused)."""
     return lifecycle.replay(initial_state(carrier), milestones, carrier_id=carrier.id)
+
+
+# --- the stored periods: the replay on every day (issue 10) --------------------------------
+
+#: The state columns of a stored period, as ``lifecycle.CarrierState`` names them.
+PERIOD_STATE = {
+    "status": "status",
+    "level": "level",
+    "accredited_on": "accredited_on",
+    "certificate_no": "certificate_no",
+    "milestone_valid_until": "valid_until",
+    "cycle_start": "cycle_start",
+    "last_evaluation_on": "last_evaluation_on",
+    "rectify_by": "rectify_by",
+}
+
+
+def periods_of(
+    initial: lifecycle.CarrierState, milestones: list, carrier_id: int | None = None
+) -> list[tuple[dt.date | None, dt.date | None, lifecycle.CarrierState]]:
+    """``(valid_from, valid_to, state)`` of each stretch of a history: the initial state
+    from null (registration) to the first milestone's day, then the state after the
+    milestones of each day until the next such day (null: still). ``milestones`` are
+    ordered and not voided; raises ReplayError as :func:`lifecycle.replay` does."""
+    days = sorted({m.occurred_on for m in milestones})
+    found = [(None, days[0] if days else None, initial)]
+    current, index = initial, 0
+    for position, day in enumerate(days):
+        on_day = []
+        while index < len(milestones) and milestones[index].occurred_on == day:
+            on_day.append(milestones[index])
+            index += 1
+        current = lifecycle.replay(current, on_day, carrier_id=carrier_id)
+        following = days[position + 1] if position + 1 < len(days) else None
+        found.append((day, following, current))
+    return found
+
+
+def period_rows(carrier: Carrier, milestones: list) -> list[dict]:
+    """The ``carrier_period`` rows of ``carrier`` with ``milestones`` (ordered, active)."""
+    return [
+        {
+            "carrier": carrier.id,
+            "valid_from": start,
+            "valid_to": end,
+            **{column: getattr(state, name) for column, name in PERIOD_STATE.items()},
+        }
+        for start, end, state in periods_of(initial_state(carrier), milestones, carrier.id)
+    ]
+
+
+def store_periods(carrier: Carrier, milestones: list | None = None) -> None:
+    """Rewrite the stored periods of ``carrier`` (saved, with its initial state) from its
+    history: ``milestones`` when given (ordered, active, possibly one not saved yet), else
+    those stored. Call inside the write's transaction, with every write that changes the
+    history or the initial state: the periods then always equal a fresh replay."""
+    if milestones is None:
+        milestones = active_milestones(carrier.id)
+    rows = period_rows(carrier, milestones)
+    CarrierPeriod.delete().where(CarrierPeriod.carrier == carrier.id).execute()
+    CarrierPeriod.insert_many(rows).execute()
+
+
+def store_all_periods(batch: int = 2000) -> int:
+    """Rewrite the stored periods of every carrier (migration step 12, ``registry rebuild``):
+    a carrier whose history today's rules refuse keeps one period, its stored state, with a
+    warning. Return how many carriers were written. Bounded memory: ``batch`` carriers at a
+    time, their milestones in one query."""
+    written, last = 0, 0
+    columns = [getattr(Milestone, name) for name in ("carrier", *_MILESTONE_FIELDS)]
+    while True:
+        rows = list(
+            Carrier.select(
+                Carrier.id,
+                Carrier.initial_status,
+                Carrier.initial_level,
+                *[getattr(Carrier, c) for c in PERIOD_STATE],
+            )
+            .where(Carrier.id > last)
+            .order_by(Carrier.id)
+            .limit(batch)
+        )
+        if not rows:
+            return written
+        last = rows[-1].id
+        history: dict[int, list] = defaultdict(list)
+        for milestone in (
+            Milestone.select(*columns)
+            .where(
+                (Milestone.carrier >= rows[0].id)
+                & (Milestone.carrier <= last)
+                & (Milestone.voided == False)  # noqa: E712
+            )
+            .order_by(Milestone.carrier, Milestone.occurred_on, Milestone.id)
+            .namedtuples()
+        ):
+            history[milestone.carrier].append(milestone)
+        inserts = []
+        for carrier in rows:
+            try:
+                inserts += period_rows(carrier, history[carrier.id])
+            except lifecycle.LifecycleError as error:
+                log.warning("Carrier %s: one period, its stored state: %s", carrier.id, error)
+                stored = state_of(carrier)
+                inserts.append(
+                    {
+                        "carrier": carrier.id,
+                        "valid_from": None,
+                        "valid_to": None,
+                        **{c: getattr(stored, n) for c, n in PERIOD_STATE.items()},
+                    }
+                )
+        ids = [carrier.id for carrier in rows]
+        CarrierPeriod.delete().where(CarrierPeriod.carrier.in_(ids)).execute()
+        for start in range(0, len(inserts), 500):
+            CarrierPeriod.insert_many(inserts[start : start + 500]).execute()
+        written += len(rows)
+
+
+#: The milestone fields the replay reads.
+_MILESTONE_FIELDS = (
+    "kind",
+    "occurred_on",
+    "level",
+    "result",
+    "certificate_no",
+    "valid_until",
+    "rectify_by",
+)
+
+
+def state_on(period) -> lifecycle.CarrierState:
+    """The state a stored period (a row with ``PERIOD_STATE``'s columns) holds."""
+    return lifecycle.CarrierState(
+        **{name: getattr(period, column) for column, name in PERIOD_STATE.items()}
+    )

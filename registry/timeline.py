@@ -1,35 +1,38 @@
 """The registry on a past date: each carrier's state replayed from its milestones (SPEC §2.4).
 
-Point-in-time answers (``?as_of=YYYY-MM-DD``) run the lifecycle's own replay over the
-non-voided milestones dated on or before that day, exactly as the stored state is built, so
-``as_of`` on the date of the last milestone equals the current state. The history is the one
-known now: a milestone recorded later but dated before the day counts, a voided one never does.
+Point-in-time answers (``?as_of=YYYY-MM-DD``) read the state the lifecycle's own replay gives
+over the non-voided milestones dated on or before that day. The replay is not run per
+request: its result for every day is stored as each carrier's periods (``carrier_period``,
+rewritten by ``registry.state.store_periods`` in the transaction of every write that changes
+a history), so ``as_of`` on the date of the last milestone equals the current state and a
+point-in-time list is a join. The history is the one known now: a milestone recorded later
+but dated before the day counts, a voided one never does.
 
 Derived dates on that day use today's policies and the carrier's current overrides (neither
 keeps a history) and count the annual reports submitted by the end of that day. A carrier
 whose history had not begun (no milestone by then and registered after that day) is left out.
 
-A list costs a bounded number of queries whatever its size: candidates narrowed in SQL by
-conditions every match must meet, their milestones in one query, their reports in one, the
-policies in one; the replay and the exact filters are done in Python. Who may see which
-carrier on that day, the sort and the page are registry.directory's.
+A list is filtered, sorted, counted and paged in SQL on the joined period (registry.directory
+does that); only the derived dates are computed in Python, for the page's carriers, or for
+every candidate when a filter or sort reads one (``evaluation_due_before``,
+``report_due_before``, the date sort keys: bureau-only, see :func:`needs_dates`). Who may see
+which carrier on that day, the sort and the page are registry.directory's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
 
 from registry import clock, lifecycle, state
-from registry.models import Carrier, EvaluationPolicy, Milestone
+from registry.models import Carrier, CarrierPeriod, EvaluationPolicy
 from registry.vocabulary import levels_at_least
 
-#: Carrier columns a point-in-time list needs besides the milestones (the rest of a carrier
-#: is loaded for the page only).
+#: Carrier columns a point-in-time list needs besides the period (the rest of a carrier is
+#: loaded for the page only).
 ROW_COLUMNS = (
     Carrier.id,
     Carrier.name,
@@ -38,21 +41,9 @@ ROW_COLUMNS = (
     Carrier.established_on,
     Carrier.created_at,
     Carrier.updated_at,
-    Carrier.initial_status,
-    Carrier.initial_level,
     Carrier.valid_until_override,
     Carrier.next_evaluation_override,
     Carrier.report_due_override,
-)
-MILESTONE_COLUMNS = (
-    Milestone.carrier,
-    Milestone.kind,
-    Milestone.occurred_on,
-    Milestone.level,
-    Milestone.result,
-    Milestone.certificate_no,
-    Milestone.valid_until,
-    Milestone.rectify_by,
 )
 #: Response fields that take their value on the day asked for.
 STATE_FIELDS = ("status", "level", "accredited_on", "certificate_no")
@@ -72,48 +63,50 @@ class PastCarrier:
         return self.row.id
 
 
-def _milestones_by(day: dt.date) -> pw.ModelSelect:
-    return Milestone.select(Milestone.carrier).where(
-        (Milestone.voided == False) & (Milestone.occurred_on <= day)  # noqa: E712
+#: The stored period columns a point-in-time answer reads (the state on the day).
+PERIOD_COLUMNS = tuple(getattr(CarrierPeriod, column) for column in state.PERIOD_STATE)
+#: Filters and sort keys that read a derived date on the day: computed in Python (the
+#: dates depend on today's policies and the reports submitted by then, not stored).
+DATE_FILTERS = ("evaluation_due_before", "report_due_before")
+
+
+def in_force(day: dt.date) -> pw.Expression:
+    """The join condition of each carrier's stored period on ``day``: the period that
+    covers it; the initial one only once the carrier was registered (history begun)."""
+    period = CarrierPeriod
+    begun = (period.valid_from <= day) | (
+        period.valid_from.is_null() & (Carrier.created_at < clock.end_of_day(day))
+    )
+    return (
+        (period.carrier == Carrier.id)
+        & begun
+        & ((period.valid_to > day) | period.valid_to.is_null())
     )
 
 
-def narrow(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect:
-    """``query`` restricted in SQL to carriers that can match ``filters`` on ``day``.
-
-    Each condition is necessary, not sufficient (the replay decides): the history had begun;
-    the level asked for is the initial level or one a level milestone set by then; the status
-    asked for is the initial status or one a milestone of that time can lead to; an
-    accreditation date in the period needs an accreditation milestone in it.
-    """
-    by_day = _milestones_by(day)
-    query = query.where((Carrier.created_at < clock.end_of_day(day)) | Carrier.id.in_(by_day))
+def on_day(query: pw.ModelSelect, day: dt.date, filters: dict) -> pw.ModelSelect:
+    """``query`` joined with each carrier's stored period on ``day`` (a carrier whose
+    history had not begun drops out), narrowed in SQL by the filters on its state then
+    (level, level_min, status, accredited_from, accredited_to); the date filters are
+    :func:`matches`'s."""
+    query = query.join_from(Carrier, CarrierPeriod, on=in_force(day))
     levels = _levels(filters)
     if levels is not None:
-        query = query.where(
-            Carrier.initial_level.in_(levels)
-            | Carrier.id.in_(by_day.where(Milestone.level.in_(levels)))
-        )
+        query = query.where(CarrierPeriod.level.in_(levels))
     if filters.get("status"):
-        query = query.where(may_have_status(day, [filters["status"]]))
-    if filters.get("accredited_from") or filters.get("accredited_to"):
-        accredited = by_day.where(Milestone.kind == "accredited")
-        if filters.get("accredited_from"):
-            accredited = accredited.where(Milestone.occurred_on >= filters["accredited_from"])
-        if filters.get("accredited_to"):
-            accredited = accredited.where(Milestone.occurred_on <= filters["accredited_to"])
-        query = query.where(Carrier.id.in_(accredited))
+        query = query.where(CarrierPeriod.status == filters["status"])
+    if filters.get("accredited_from"):
+        query = query.where(CarrierPeriod.accredited_on >= filters["accredited_from"])
+    if filters.get("accredited_to"):
+        query = query.where(CarrierPeriod.accredited_on <= filters["accredited_to"])
     return query
 
 
-def may_have_status(day: dt.date, statuses) -> pw.Expression:
-    """A condition every carrier in one of ``statuses`` on ``day`` meets (necessary, not
-    sufficient): its initial status is one of them, or a milestone by then can lead to one."""
-    statuses = set(statuses)
-    kinds = [kind for kind, entered in lifecycle.ENTERS.items() if entered & statuses]
-    return Carrier.initial_status.in_(sorted(statuses)) | Carrier.id.in_(
-        _milestones_by(day).where(Milestone.kind.in_(kinds))
-    )
+def needs_dates(filters: dict, sort: str | None) -> bool:
+    """Whether a point-in-time list filters or sorts by a derived date (then its carriers
+    are narrowed in SQL and finished in Python, see :func:`carriers_on`)."""
+    keys = {key.lstrip("-") for key in (sort or "").split(",") if key}
+    return any(filters.get(name) for name in DATE_FILTERS) or bool(keys & set(DATE_FIELDS))
 
 
 def _levels(filters: dict) -> list[str] | None:
@@ -127,22 +120,9 @@ def _levels(filters: dict) -> list[str] | None:
 
 
 def matches(past: PastCarrier, filters: dict) -> bool:
-    """Whether a carrier's state and dates on the day meet the lifecycle filters."""
-    state, dates = past.state, past.dates
-    levels = _levels(filters)
-    if levels is not None and state.level not in levels:
-        return False
-    if filters.get("status") and state.status != filters["status"]:
-        return False
-    accredited_on = state.accredited_on
-    if filters.get("accredited_from") and not (
-        accredited_on and accredited_on >= filters["accredited_from"]
-    ):
-        return False
-    if filters.get("accredited_to") and not (
-        accredited_on and accredited_on <= filters["accredited_to"]
-    ):
-        return False
+    """Whether a carrier's derived dates on the day meet the date filters (the state
+    filters were applied in SQL by :func:`on_day`)."""
+    dates = past.dates
     for key, value in (
         ("evaluation_due_before", dates.next_evaluation_on),
         ("report_due_before", dates.next_report_due_on),
@@ -152,38 +132,35 @@ def matches(past: PastCarrier, filters: dict) -> bool:
     return True
 
 
-def carriers_on(query: pw.ModelSelect, day: dt.date, filters: dict) -> list[PastCarrier]:
-    """The carriers of ``query`` as they were on ``day`` that meet the lifecycle ``filters``,
-    by id (registry.directory sorts them as the list does)."""
-    candidates = narrow(query, day, filters)
-    rows = list(candidates.select(*ROW_COLUMNS).order_by(Carrier.id).namedtuples())
+def with_dates(rows: list, day: dt.date, ids=None) -> list[PastCarrier]:
+    """Rows read with ``ROW_COLUMNS`` and ``PERIOD_COLUMNS`` as carriers on ``day``, their
+    derived dates computed (today's policies, the reports submitted by then; two queries).
+    ``ids``: the rows' ids as a subquery, for many rows."""
     if not rows:
         return []
-    ids = candidates.select(Carrier.id)
-    history: dict[int, list] = defaultdict(list)
-    for milestone in (
-        Milestone.select(*MILESTONE_COLUMNS)
-        .where(
-            Milestone.carrier.in_(ids)
-            & (Milestone.voided == False)  # noqa: E712
-            & (Milestone.occurred_on <= day)
-        )
-        .order_by(Milestone.carrier, Milestone.occurred_on, Milestone.id)
-        .namedtuples()
-    ):
-        history[milestone.carrier].append(milestone)
-    reported = state.reported_years(ids, until=day)
+    reported = state.reported_years(ids if ids is not None else [row.id for row in rows], day)
     policies = {(row.type, row.level): state.to_policy(row) for row in EvaluationPolicy.select()}
     found = []
     for row in rows:
-        initial = lifecycle.CarrierState(status=row.initial_status, level=row.initial_level)
-        replayed = lifecycle.replay(initial, history[row.id], carrier_id=row.id)
-        policy = policies.get((row.type, replayed.level)) or lifecycle.Policy()
-        dates = state.dates_of(row, replayed, policy, reported.get(row.id, set()), day)
-        past = PastCarrier(row, replayed, dates)
-        if matches(past, filters):
-            found.append(past)
+        on_the_day = state.state_on(row)
+        policy = policies.get((row.type, on_the_day.level)) or lifecycle.Policy()
+        dates = state.dates_of(row, on_the_day, policy, reported.get(row.id, set()), day)
+        found.append(PastCarrier(row, on_the_day, dates))
     return found
+
+
+def rows_on(query: pw.ModelSelect) -> pw.ModelSelect:
+    """An :func:`on_day` query reading what a carrier on the day needs."""
+    return query.select(*ROW_COLUMNS, *PERIOD_COLUMNS)
+
+
+def carriers_on(query: pw.ModelSelect, day: dt.date, filters: dict) -> list[PastCarrier]:
+    """The carriers of ``query`` as they were on ``day`` that meet the lifecycle ``filters``,
+    by id (registry.directory sorts them as the list does): three queries."""
+    joined = on_day(query, day, filters)
+    rows = list(rows_on(joined).order_by(Carrier.id).namedtuples())
+    pasts = with_dates(rows, day, joined.select(Carrier.id))
+    return [past for past in pasts if matches(past, filters)]
 
 
 def carrier_on(carrier_id: int, day: dt.date) -> PastCarrier | None:

@@ -6,6 +6,7 @@ from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organizati
 from registry.models.jobs import Alert, JobRun, SchedulerLock
 from registry.models.lifecycle import (
     AnnualReport,
+    CarrierPeriod,
     EvaluationCampaign,
     EvaluationPolicy,
     Milestone,
@@ -26,6 +27,7 @@ ALL_MODELS = [
     OutboxEvent,
     EvaluationPolicy,
     Milestone,
+    CarrierPeriod,
     AnnualReport,
     Alert,
     Webhook,
@@ -46,6 +48,7 @@ __all__ = [
     "AnnualReport",
     "Carrier",
     "CarrierPartner",
+    "CarrierPeriod",
     "CarrierTag",
     "Change",
     "EvaluationCampaign",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from registry.db import BaseModel
+from registry.db import BaseModel, IdField, database
 from registry.models.core import Carrier
 from registry.models.fields import JSONField
 
@@ -88,3 +88,36 @@ class AnnualReport(BaseModel):
 
     class Meta:
         indexes = ((("carrier", "year"), True),)
+
+
+class CarrierPeriod(pw.Model):
+    """One stretch of a carrier's history with the state its replay gives (issue 10): the
+    stored form of ``lifecycle.replay`` for every day, so that point-in-time answers are a
+    join. Rewritten, only by ``registry.state.store_periods``, in the transaction of every
+    write that changes the history or the initial state; a fresh replay always equals it.
+
+    ``valid_from`` is the day of the milestones that led to the state (inclusive), null for
+    the initial state (it holds from the carrier's registration: ``created_at``);
+    ``valid_to`` the day of the next milestones (exclusive), null while it lasts.
+    """
+
+    id = IdField()
+    carrier = pw.ForeignKeyField(Carrier, backref="periods", on_delete="CASCADE")
+    valid_from = pw.DateField(null=True)
+    valid_to = pw.DateField(null=True)
+    status = pw.CharField(max_length=20)
+    level = pw.CharField(max_length=20)
+    accredited_on = pw.DateField(null=True)
+    certificate_no = pw.CharField(max_length=100, null=True)
+    milestone_valid_until = pw.DateField(null=True)
+    cycle_start = pw.DateField(null=True)
+    last_evaluation_on = pw.DateField(null=True)
+    rectify_by = pw.DateField(null=True)
+
+    class Meta:
+        database = database
+        table_name = "carrier_period"
+        indexes = (
+            (("carrier", "valid_from"), True),
+            (("valid_to", "valid_from", "status", "level"), False),
+        )
