@@ -9,7 +9,7 @@ The PostgreSQL database is WIPED (its public schema dropped): point it at a scra
 
 Carriers get realistic histories: an ``accredited`` milestone (and a failed evaluation for
 the rectifying ones, ``expired``/``closed`` milestones for those), annual reports for most
-past years, and stored derived dates computed by ``registry.lifecycle.derive`` exactly as
+past years, and stored derived dates computed by ``registry.state.dates_of`` exactly as
 the application does. Accreditation dates are spread over the last term so that a share of
 deadlines falls inside each warning window, and 0.2 % of the accredited carriers have
 lapsed (the scan expires them through ``record_milestone``).
@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,9 +45,13 @@ from registry.models import (  # noqa: E402
     Organization,
     OutboxEvent,
 )
-from registry.state import to_policy  # noqa: E402
+from registry.state import dates_of, to_policy  # noqa: E402
 
 CHUNK = 500
+#: A generated carrier's overrides (none): what ``registry.state.dates_of`` reads of it.
+NO_OVERRIDES = SimpleNamespace(
+    valid_until_override=None, next_evaluation_override=None, report_due_override=None
+)
 
 
 def fresh_app(url: str | None, folder: str, size: int):
@@ -138,18 +143,7 @@ def generate(size: int, today: dt.date, seed: int = 1) -> None:
                     state = apply(state, "closed", on)
                 last_reported = today.year - rng.choices([1, 2, 9], [70, 25, 5])[0]
                 plan["reported"] = list(range(accredited_on.year, last_reported + 1))
-                dates = lifecycle.derive(
-                    status=state.status,
-                    accredited_on=state.accredited_on,
-                    milestone_valid_until=state.valid_until,
-                    valid_until_override=None,
-                    cycle_start=state.cycle_start,
-                    last_evaluation_on=state.last_evaluation_on,
-                    next_evaluation_override=None,
-                    reported_years=set(plan["reported"]),
-                    policy=policy,
-                    today=today,
-                )
+                dates = dates_of(NO_OVERRIDES, state, policy, set(plan["reported"]), today)
                 row.update(
                     status=state.status,
                     accredited_on=state.accredited_on,

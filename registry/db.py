@@ -269,6 +269,12 @@ _SQLITE_UNAVAILABLE = (
 #: PostgreSQL SQLSTATE classes that mean "busy or away": connection exception, transaction
 #: rollback (serialization failure, deadlock), insufficient resources, operator intervention
 #: (shutdown, statement or lock timeout is 57014 / 55P03).
+#: SQLite storage that refuses writes: the disk (or ``max_page_count``) is full, or the
+#: file is read-only. Nothing was written (the transaction rolled back).
+_SQLITE_STORAGE = {
+    "database or disk is full": "full",
+    "attempt to write a readonly database": "read-only",
+}
 _PG_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 _PG_UNAVAILABLE_CODES = ("55P03",)
 #: What psycopg says, without a SQLSTATE, of a refused, lost or closed connection.
@@ -302,7 +308,8 @@ def _sqlstate(error: BaseException) -> str | None:
 def unavailable(error: BaseException) -> str | None:
     """Why ``error`` means the database is busy or unreachable (answer 503 and retry later),
     or None when it is an ordinary error (a bug, a constraint): ``"busy"`` for a lock,
-    a serialization failure or a deadlock, ``"unreachable"`` for a database that is away."""
+    a serialization failure or a deadlock, ``"unreachable"`` for a database that is away,
+    ``"full"`` / ``"read-only"`` for SQLite storage that refuses writes."""
     if retryable(error) or isinstance(error, MaxConnectionsExceeded):
         return "busy"
     code = _sqlstate(error)
@@ -312,6 +319,9 @@ def unavailable(error: BaseException) -> str | None:
         return "unreachable" if code[:2] in _PG_UNAVAILABLE_CLASSES else None
     for current in _driver_errors(error):
         message = str(current).lower()
+        for text, reason in _SQLITE_STORAGE.items():
+            if text in message:
+                return reason
         if any(text in message for text in _SQLITE_UNAVAILABLE):
             return "busy" if "locked" in message or "busy" in message else "unreachable"
     operational = (pw.OperationalError, pw.InterfaceError)

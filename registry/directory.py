@@ -154,15 +154,16 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
 # --- the current registry ----------------------------------------------------------------
 
 
-def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -> pw.ModelSelect:
+def visible(
+    args: dict, skip=frozenset(), public: pw.Expression | None = None, base=None
+) -> pw.ModelSelect:
     """The carriers the caller may see, narrowed by the list filters (except ``skip``); a
     carrier not the caller's own is visible when it meets ``public`` (by default: its status
-    is public).
-
-    The query reads the carrier table alone, so that counts and stats are answered from
-    its indexes (:func:`page` joins the hosts of one page)."""
+    is public). ``base``: the query to narrow (by default the carrier table alone, so that
+    counts and stats are answered from its indexes; :func:`page` joins the hosts of one page)."""
     check_fields(args, args.get("sort"))
-    query = access.carrier_scope(Carrier.select(), access.principal(), public)
+    base = Carrier.select() if base is None else base
+    query = access.carrier_scope(base, access.principal(), public)
     return carriers.filter_carriers(query, args, skip=skip)
 
 
@@ -312,7 +313,7 @@ def _past_scope(args: dict) -> pw.ModelSelect:
     public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & CarrierPeriod.status.in_(
         sorted(access.PUBLIC_STATUSES)
     )
-    return visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
+    return visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public, base=Carrier.select())
 
 
 #: The SQL each sort key orders by on a past day: the state from the day's period.

@@ -797,7 +797,7 @@ def _carrier_periods() -> None:
     class CarrierPeriod(pw.Model):
         id = IdField()
         carrier = pw.ForeignKeyField(Carrier, on_delete="CASCADE")
-        valid_from = pw.DateField(null=True)
+        valid_from = pw.DateField()
         valid_to = pw.DateField(null=True)
         status = pw.CharField(max_length=20)
         level = pw.CharField(max_length=20)
@@ -813,7 +813,7 @@ def _carrier_periods() -> None:
             table_name = "carrier_period"
             indexes = (
                 (("carrier", "valid_from"), True),
-                (("valid_to", "valid_from", "status", "level"), False),
+                (("carrier", "valid_from", "valid_to", "status", "level", "accredited_on"), False),
             )
 
     database.create_tables([CarrierPeriod], safe=True)

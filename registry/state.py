@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from registry import lifecycle
-from registry.clock import end_of_day, today, utcnow
+from registry.clock import end_of_day, local_date, today, utcnow
 from registry.db import locked
 from registry.models import AnnualReport, Carrier, CarrierPeriod, EvaluationPolicy, Milestone
 
@@ -203,14 +203,21 @@ PERIOD_STATE = {
 
 
 def periods_of(
-    initial: lifecycle.CarrierState, milestones: list, carrier_id: int | None = None
-) -> list[tuple[dt.date | None, dt.date | None, lifecycle.CarrierState]]:
+    initial: lifecycle.CarrierState,
+    milestones: list,
+    registered: dt.date,
+    carrier_id: int | None = None,
+) -> list[tuple[dt.date, dt.date | None, lifecycle.CarrierState]]:
     """``(valid_from, valid_to, state)`` of each stretch of a history: the initial state
-    from null (registration) to the first milestone's day, then the state after the
-    milestones of each day until the next such day (null: still). ``milestones`` are
-    ordered and not voided; raises ReplayError as :func:`lifecycle.replay` does."""
+    from the day of registration (``registered``) to the first milestone's day (none when
+    that comes first), then the state after the milestones of each day until the next such
+    day (null: still). Before the first ``valid_from`` the history had not begun.
+    ``milestones`` are ordered and not voided; raises ReplayError as
+    :func:`lifecycle.replay` does."""
     days = sorted({m.occurred_on for m in milestones})
-    found = [(None, days[0] if days else None, initial)]
+    found = []
+    if not days or registered < days[0]:
+        found.append((registered, days[0] if days else None, initial))
     current, index = initial, 0
     for position, day in enumerate(days):
         on_day = []
@@ -232,7 +239,9 @@ def period_rows(carrier: Carrier, milestones: list) -> list[dict]:
             "valid_to": end,
             **{column: getattr(state, name) for column, name in PERIOD_STATE.items()},
         }
-        for start, end, state in periods_of(initial_state(carrier), milestones, carrier.id)
+        for start, end, state in periods_of(
+            initial_state(carrier), milestones, local_date(carrier.created_at), carrier.id
+        )
     ]
 
 
@@ -259,6 +268,7 @@ def store_all_periods(batch: int = 2000) -> int:
         rows = list(
             Carrier.select(
                 Carrier.id,
+                Carrier.created_at,
                 Carrier.initial_status,
                 Carrier.initial_level,
                 *[getattr(Carrier, c) for c in PERIOD_STATE],
@@ -292,7 +302,7 @@ def store_all_periods(batch: int = 2000) -> int:
                 inserts.append(
                     {
                         "carrier": carrier.id,
-                        "valid_from": None,
+                        "valid_from": local_date(carrier.created_at),
                         "valid_to": None,
                         **{c: getattr(stored, n) for c, n in PERIOD_STATE.items()},
                     }

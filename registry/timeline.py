@@ -27,7 +27,7 @@ from typing import Any
 
 import peewee as pw
 
-from registry import clock, lifecycle, state
+from registry import lifecycle, state
 from registry.models import Carrier, CarrierPeriod, EvaluationPolicy
 from registry.vocabulary import levels_at_least
 
@@ -72,14 +72,11 @@ DATE_FILTERS = ("evaluation_due_before", "report_due_before")
 
 def in_force(day: dt.date) -> pw.Expression:
     """The join condition of each carrier's stored period on ``day``: the period that
-    covers it; the initial one only once the carrier was registered (history begun)."""
+    covers it (none before the carrier's registration and first milestone)."""
     period = CarrierPeriod
-    begun = (period.valid_from <= day) | (
-        period.valid_from.is_null() & (Carrier.created_at < clock.end_of_day(day))
-    )
     return (
         (period.carrier == Carrier.id)
-        & begun
+        & (period.valid_from <= day)
         & ((period.valid_to > day) | period.valid_to.is_null())
     )
 

@@ -46,7 +46,7 @@ def stored(carrier_id: int) -> list[dict]:
     query = (
         CarrierPeriod.select()
         .where(CarrierPeriod.carrier == carrier_id)
-        .order_by(CarrierPeriod.valid_from.asc(nulls="FIRST"))
+        .order_by(CarrierPeriod.valid_from)
         .dicts()
     )
     return [{key: row[key] for key in row if key != "id"} for row in query]
@@ -150,4 +150,7 @@ def test_rebuild_backfills_every_carrier(app, carrier_factory, accredit):
         milestones.rebuild_all()
         for carrier_id in (plain, with_history):
             assert_periods_are_the_replay(carrier_id)
-        assert len(stored(with_history)) == 2
+        # Registered today, accredited in 2020: the history begins with the accreditation.
+        assert [(p["valid_from"], p["status"]) for p in stored(with_history)] == [
+            (dt.date(2020, 3, 1), "accredited")
+        ]

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 #: Runs of a write request that hit a PostgreSQL serialization failure or deadlock.
 WRITE_ATTEMPTS = 3
 #: Seconds a client is told to wait when the database is busy, or away.
-RETRY_AFTER = {"busy": 1, "unreachable": 5}
+RETRY_AFTER = {"busy": 1, "unreachable": 5, "full": 60, "read-only": 60}
 #: Every database error class: peewee's, and the drivers' where peewee passes them through
 #: (it leaves psycopg's serialization failures and deadlocks unwrapped).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
@@ -181,8 +181,8 @@ def register_api(app: Flask) -> None:
 def _database_error(error: BaseException):
     """503 problem+json with ``Retry-After`` for a database that is busy (SQLite lock held
     past the busy timeout, PostgreSQL serialization failure or deadlock after
-    :data:`WRITE_ATTEMPTS` runs, lock or statement timeout) or away; any other database
-    error is a bug and stays a 500."""
+    :data:`WRITE_ATTEMPTS` runs, lock or statement timeout), away, full or read-only; any
+    other database error is a bug and stays a 500."""
     reason = db.unavailable(error)
     if reason is None:
         raise error
@@ -192,6 +192,10 @@ def _database_error(error: BaseException):
         db.discard_connection()
     if reason == "busy":
         detail = "The database is busy right now; nothing was changed. Retry shortly."
+    elif reason == "full":
+        detail = "The database's disk is full; nothing was changed. Retry once space is freed."
+    elif reason == "read-only":
+        detail = "The database is read-only right now; nothing was changed. Retry later."
     else:
         detail = "The database is unavailable right now; nothing was changed. Retry later."
     return problem(503, detail, headers={"Retry-After": str(RETRY_AFTER[reason])})

@@ -96,14 +96,16 @@ class CarrierPeriod(pw.Model):
     join. Rewritten, only by ``registry.state.store_periods``, in the transaction of every
     write that changes the history or the initial state; a fresh replay always equals it.
 
-    ``valid_from`` is the day of the milestones that led to the state (inclusive), null for
-    the initial state (it holds from the carrier's registration: ``created_at``);
-    ``valid_to`` the day of the next milestones (exclusive), null while it lasts.
+    ``valid_from`` is the day of the milestones that led to the state (inclusive), for the
+    initial state the day of the carrier's registration (``created_at`` in the configured
+    zone: ``registry rebuild`` after changing ``REGISTRY_TIMEZONE``); ``valid_to`` the day of
+    the next milestones (exclusive), null while it lasts. No period covers a day before the
+    history had begun.
     """
 
     id = IdField()
     carrier = pw.ForeignKeyField(Carrier, backref="periods", on_delete="CASCADE")
-    valid_from = pw.DateField(null=True)
+    valid_from = pw.DateField()
     valid_to = pw.DateField(null=True)
     status = pw.CharField(max_length=20)
     level = pw.CharField(max_length=20)
@@ -119,5 +121,5 @@ class CarrierPeriod(pw.Model):
         table_name = "carrier_period"
         indexes = (
             (("carrier", "valid_from"), True),
-            (("valid_to", "valid_from", "status", "level"), False),
+            (("carrier", "valid_from", "valid_to", "status", "level", "accredited_on"), False),
         )
