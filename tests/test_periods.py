@@ -154,3 +154,22 @@ def test_rebuild_backfills_every_carrier(app, carrier_factory, accredit):
         assert [(p["valid_from"], p["status"]) for p in stored(with_history)] == [
             (dt.date(2020, 3, 1), "accredited")
         ]
+
+
+def test_migration_12_creates_the_table_and_init_db_fills_it(app, carrier_factory, accredit):
+    """Upgrading a database from before step 12: the step creates ``carrier_period`` and asks
+    for the replay, which fills it for every carrier (what ``registry init-db`` runs)."""
+    from registry import schema
+
+    plain = carrier_factory()["id"]
+    with_history = carrier_factory()["id"]
+    accredit(with_history, "2021-06-01", level="provincial")
+    with app.app_context(), db.database.connection_context():
+        db.database.drop_tables([CarrierPeriod])
+        schema.SchemaVersion.delete().where(schema.SchemaVersion.version == 12).execute()
+        applied = schema.upgrade()
+        assert applied == [12] and schema.needs_rebuild(applied)
+        assert CarrierPeriod.select().count() == 0
+        milestones.rebuild_all()
+        for carrier_id in (plain, with_history):
+            assert_periods_are_the_replay(carrier_id)
