@@ -142,6 +142,8 @@ def is_enabled(principal: Principal) -> bool:
     """Not disabled by an admin (issue 13): a disabled person's tokens, feed key and page
     sessions all stop working."""
     return principal.disabled_at is None
+
+
 @functools.cache
 def _token_lookup(param: str) -> tuple[str, list[tuple[type[pw.Model], pw.Field]]]:
     """The SQL of the token lookup for a database of parameter style ``param``, compiled

@@ -444,9 +444,8 @@ def reconcile(
             event = "alert.opened" if alert.status == "open" else "alert.resolved"
             (done.opened if event == "alert.opened" else done.resolved)[alert.kind] += 1
             done.changed_carriers.add(alert.carrier_id)
-            events.append(
-                (event, {"alert": as_dict(alert, by_id[alert.carrier_id])}, alert.carrier_id)
-            )
+            data = {"alert": as_dict(alert, by_id[alert.carrier_id])}
+            events.append(audit.event_row(event, data, alert.carrier_id))
         audit.emit_many(events)
     # A carrier shows its open-alert count: its ETag must change with it, in the same
     # transaction (a write that reconciles its own carrier re-reads it afterwards).

@@ -130,29 +130,11 @@ def event_row(event_type: str, data: dict[str, Any], carrier_id: int | None = No
 
 
 def emit_many(rows: list[dict[str, Any]]) -> None:
-    """Write many events at once (rows made by :func:`event_row`), in order."""
-    for start in range(0, len(rows), BULK):
-        OutboxEvent.insert_many(rows[start : start + BULK]).execute()
-
-
-def emit_many(events: list[tuple[str, dict[str, Any], int | None]]) -> None:
-    """Write many events to the outbox at once, as :func:`emit` would one by one (the same
-    rows, in the order given): ``(type, data, carrier_id)`` each (the scan emits thousands
-    on its worst day)."""
+    """Write many events to the outbox at once (rows made by :func:`event_row`), in order, as
+    :func:`emit` would one by one (the scan emits thousands on its worst day, an import one
+    per carrier)."""
     now = utcnow()
-    rows = [
-        {
-            "uid": new_event_uid(),
-            "type": event_type,
-            "occurred_at": now,
-            "data": jsonable(data),
-            "carrier_id": carrier_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for event_type, data, carrier_id in events
-    ]
-    db.insert_rows(OutboxEvent, rows)
+    db.insert_rows(OutboxEvent, [{**row, "created_at": now, "updated_at": now} for row in rows])
 
 
 def jsonable(value: Any) -> Any:

@@ -13,17 +13,18 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import among, locked, write_transaction
+from registry.db import among, insert_rows, locked, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
     Carrier,
     CarrierPartner,
+    CarrierPeriod,
     CarrierTag,
     Milestone,
     Organization,
 )
-from registry.state import policy_for, refresh_dates, store_periods
+from registry.state import period_rows, policy_for, refresh_dates, store_periods
 from registry.vocabulary import levels_at_least
 
 #: Rows read or written per query when working on many carriers at once.
@@ -405,8 +406,8 @@ def create_carriers(
                 policies[key] = policy_for(*key)
             refresh_dates(carrier, policies[key])
         _insert(new)
-        for carrier in new:
-            store_periods(carrier, [])
+        # A new carrier has no milestones yet: its one period is its initial state.
+        insert_rows(CarrierPeriod, [row for carrier in new for row in period_rows(carrier, [])])
         _insert_links(new, items)
         ids = [carrier.id for carrier in new]
         created: list[Carrier] = []

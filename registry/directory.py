@@ -326,9 +326,14 @@ PAST_SORT_COLUMNS = {
 
 def as_of(args: dict) -> list[timeline.PastCarrier]:
     """Every carrier the caller may see on the day ``args["as_of"]``, filtered and sorted
-    on that day's state (see registry.timeline); :func:`as_of_page` for one page."""
-    pasts = timeline.carriers_on(_past_scope(args), args["as_of"], args)
-    return sort_past(pasts, args.get("sort"))
+    on that day's state (see registry.timeline): in SQL on the day's stored periods, unless
+    a filter or sort reads a derived date (then replayed in Python). :func:`as_of_page` for
+    one page."""
+    if timeline.needs_dates(args, args.get("sort")):
+        pasts = timeline.carriers_on(_past_scope(args), args["as_of"], args)
+        return sort_past(pasts, args.get("sort"))
+    rows = list(_past_sorted(_past_rows(args), args.get("sort")).namedtuples())
+    return timeline.with_dates(rows, args["as_of"])
 
 
 def as_of_page(args: dict, page: int, page_size: int) -> tuple[list[timeline.PastCarrier], int]:
@@ -339,13 +344,21 @@ def as_of_page(args: dict, page: int, page_size: int) -> tuple[list[timeline.Pas
     if timeline.needs_dates(args, args.get("sort")):
         pasts = as_of(args)
         return pasts[start : start + page_size], len(pasts)
-    day = args["as_of"]
-    query = timeline.on_day(_past_scope(args), day, args)
+    query = _past_rows(args)
     total = query.order_by().count()
-    check_fields({}, args.get("sort"))
-    ordered = apply_sort(timeline.rows_on(query), args.get("sort"), PAST_SORT_COLUMNS, Carrier.name)
-    rows = list(ordered.paginate(page, page_size).namedtuples())
-    return timeline.with_dates(rows, day), total
+    rows = list(_past_sorted(query, args.get("sort")).paginate(page, page_size).namedtuples())
+    return timeline.with_dates(rows, args["as_of"]), total
+
+
+def _past_rows(args: dict) -> pw.ModelSelect:
+    """The visible carriers joined with their period on the day ``args["as_of"]``."""
+    return timeline.on_day(_past_scope(args), args["as_of"], args)
+
+
+def _past_sorted(query: pw.ModelSelect, keys: str | None) -> pw.ModelSelect:
+    """Carriers on a past day in the list's order (:func:`sort` with the day's state)."""
+    check_fields({}, keys)
+    return apply_sort(timeline.rows_on(query), keys, PAST_SORT_COLUMNS, Carrier.sort_key)
 
 
 def shown_as_of(pasts: list[timeline.PastCarrier], day) -> list[dict]:

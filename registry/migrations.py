@@ -758,6 +758,8 @@ def _people_who_sign_in() -> None:
         database.execute_sql(
             'ALTER TABLE "principal" ADD COLUMN "session_generation" INTEGER NOT NULL DEFAULT 0'
         )
+
+
 #: Frozen: the composite indexes of step 13, by name (peewee's own naming, so that the
 #: models' ``Meta.indexes`` describe the same indexes).
 _READ_PATH_INDEXES = {
@@ -781,6 +783,8 @@ def _read_path_indexes() -> None:
         # Fresh statistics, so that the planner weighs the new indexes at once (SQLite
         # plans without statistics: the app never runs ANALYZE there).
         database.execute_sql("ANALYZE carrier")
+
+
 def _carrier_periods() -> None:
     """The stored periods of each carrier's replayed state (issue 10): point-in-time answers
     become a join. Frozen: the table as it was at version 12. The rows are written by the

@@ -62,6 +62,9 @@ def database_away(app, database_url):
     def switch(gone: bool) -> None:
         if gone and folder.exists():
             folder.rename(moved)
+            # A pooled connection keeps its open file: close them, as a restart of the
+            # database server closes PostgreSQL's.
+            db.close_all()
         elif not gone and moved.exists():
             moved.rename(folder)
 
@@ -108,6 +111,7 @@ def test_a_full_disk_is_a_clear_503_and_no_corruption(api, admin, app, database_
         before = Carrier.select().count()
     pragmas = db.database.obj._pragmas
     db.database.obj._pragmas = [*pragmas, ("max_page_count", pages)]
+    db.close_all()  # pragmas apply to connections opened from now on
     try:
         big = {"name": "满", "kind": "enterprise", "address": "地" * 150}
         for _ in range(60):  # until a write needs a new page
@@ -117,6 +121,7 @@ def test_a_full_disk_is_a_clear_503_and_no_corruption(api, admin, app, database_
         assert_unavailable(response, "disk is full")
     finally:
         db.database.obj._pragmas = pragmas
+        db.close_all()
     assert integrity(database_url) == "ok"
     with app.app_context(), db.database.connection_context():
         assert Carrier.select().count() == before
@@ -128,6 +133,7 @@ def test_a_read_only_database_answers_reads_and_refuses_writes_clearly(api, admi
     path = database_url[len("sqlite:///") :]
     pragmas = db.database.obj._pragmas
     db.database.obj._pragmas = [*pragmas, ("query_only", 1)]
+    db.close_all()  # pragmas apply to connections opened from now on
     os.chmod(path, 0o444)
     try:
         assert api.get("/api/v1/carriers", token=admin).status_code == 200
@@ -139,6 +145,7 @@ def test_a_read_only_database_answers_reads_and_refuses_writes_clearly(api, admi
     finally:
         os.chmod(path, 0o644)
         db.database.obj._pragmas = pragmas
+        db.close_all()
     assert integrity(database_url) == "ok"
     assert (
         api.post(
