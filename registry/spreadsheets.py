@@ -885,7 +885,8 @@ class _Importer:
             data = OrganizationSchema().load({"name": name, "uscc": code, "kind": NEW_HOST_KIND})
         except ValidationError as error:
             raise _RowProblem.of(error.messages) from error
-        org = organizations.create_organization(data)
+        with db.database.atomic():  # a savepoint: a refused creation leaves the rest
+            org = organizations.create_organization(data)
         self.report.organizations_created.append(
             {"row": row.number, "id": org.id, "name": org.name, "uscc": org.uscc}
         )
@@ -1019,8 +1020,7 @@ class _Importer:
         for row in rows:
             plan = _Plan(row)
             with _row_errors(self, row):
-                with db.database.atomic():
-                    plan.host_id = self.host_id(row)
+                plan.host_id = self.host_id(row)
                 plans.append(plan)
         self.prefetch_carriers(plans)
         planned = []
