@@ -141,6 +141,33 @@ def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> 
 HOST_SUMMARY = (Organization.id, Organization.name, Organization.uscc)
 
 
+#: The carrier columns :func:`present` shows (beside :data:`HOST_SUMMARY`): all that a reader
+#: of many carriers only to show them needs (a test holds it against whole rows).
+PRESENTED_COLUMNS = (
+    Carrier.id,
+    Carrier.name,
+    Carrier.type,
+    Carrier.level,
+    Carrier.status,
+    Carrier.host_organization,
+    Carrier.proposed_organizations,
+    Carrier.town,
+    Carrier.description,
+    Carrier.lead_person,
+    Carrier.established_on,
+    Carrier.accredited_on,
+    Carrier.certificate_no,
+    Carrier.valid_until,
+    Carrier.next_evaluation_on,
+    Carrier.report_due_override,
+    Carrier.next_report_due_on,
+    Carrier.attributes,
+    Carrier.contact,
+    Carrier.created_at,
+    Carrier.updated_at,
+)
+
+
 def with_host() -> pw.ModelSelect:
     """Carriers joined with their host organisation (one query for a page)."""
     return Carrier.select(Carrier, Organization).join(Organization)
@@ -208,6 +235,22 @@ def load_many(ids: list[int]) -> list[Carrier]:
     if not ids:
         return []
     found = {carrier.id: carrier for carrier in with_host().where(among(Carrier.id, ids))}
+    return [found[carrier_id] for carrier_id in ids if carrier_id in found]
+
+
+def load_presented(ids: list[int]) -> list[Carrier]:
+    """Carriers in the order of ``ids`` (one query) with only what :func:`present` shows of
+    them and of their hosts: for reading many carriers to show them and nothing else (an
+    export). Half the cost of :func:`load_many`, most of which is peewee making each
+    column's value; never save these rows."""
+    if not ids:
+        return []
+    query = (
+        Carrier.select(*PRESENTED_COLUMNS, *HOST_SUMMARY)
+        .join(Organization)
+        .where(among(Carrier.id, ids))
+    )
+    found = {carrier.id: carrier for carrier in query}
     return [found[carrier_id] for carrier_id in ids if carrier_id in found]
 
 

@@ -472,7 +472,7 @@ def _carrier_items(who: Principal | None, args: dict) -> Iterator[dict]:
 
     def chunks() -> Iterator[dict]:
         for start in range(0, len(ids), CHUNK):
-            yield from directory.shown(carriers.load_many(ids[start : start + CHUNK]))
+            yield from directory.shown(carriers.load_presented(ids[start : start + CHUNK]))
 
     return chunks()
 

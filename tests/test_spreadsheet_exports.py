@@ -281,6 +281,19 @@ def test_libreoffice_opens_the_xlsx_export(demo, tmp_path):
     assert office == [[spreadsheets.unneutralise(cell) for cell in row] for row in ours]
 
 
+def test_carriers_read_only_to_be_shown_show_as_whole_rows_do(demo):
+    # Exports read PRESENTED_COLUMNS only: every field the API shows must be among them.
+    from registry import carriers
+    from registry.models import Carrier
+
+    with demo.app.app_context(), db.database.connection_context():
+        ids = [carrier.id for carrier in Carrier.select(Carrier.id).order_by(Carrier.id)]
+        whole = carriers.present(carriers.load_many(ids), set(ids))
+        narrow = carriers.present(carriers.load_presented(ids), set(ids))
+    assert narrow == whole
+    assert any(item["contact"] for item in whole) and any(item["valid_until"] for item in whole)
+
+
 def test_csv_export_is_utf8_with_bom_and_iso_dates(demo):
     response = get(demo, "/api/v1/carriers/export?format=csv", demo.bureau_admin)
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
