@@ -134,9 +134,15 @@ def emit_many(rows: list[dict[str, Any]]) -> None:
     db.insert_rows(OutboxEvent, [{**row, "created_at": now, "updated_at": now} for row in rows])
 
 
+#: Values :func:`jsonable` returns as they are (by exact type).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Dates and datetimes as ISO strings, recursively, so the record is plain JSON; a
     timestamp (stored naive UTC) in the configured zone with its offset (SPEC §4)."""
+    if type(value) in _PLAIN:  # most values: returned before four isinstance checks
+        return value
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

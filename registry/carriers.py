@@ -24,7 +24,7 @@ from registry.models import (
     Milestone,
     Organization,
 )
-from registry.state import period_rows, policy_for, refresh_dates, store_periods
+from registry.state import period_rows, policies, refresh_dates, store_periods, to_policy
 from registry.vocabulary import levels_at_least
 
 #: Rows read or written per query when working on many carriers at once.
@@ -441,13 +441,11 @@ def create_carriers(
         )
         for carrier in new:
             refresh_names(carrier, hosts.get(carrier.host_organization_id))
-        policies: dict[tuple[str, str], Any] = {}
+        in_force = policies()
         for carrier in new:
             carrier.initial_level = carrier.level
-            key = (carrier.type, carrier.level)
-            if key not in policies:
-                policies[key] = policy_for(*key)
-            refresh_dates(carrier, policies[key])
+            policy = in_force.get((carrier.type, carrier.level)) or to_policy(None)
+            refresh_dates(carrier, policy)
         _insert(new)
         # A new carrier has no milestones yet: its one period is its initial state.
         insert_rows(CarrierPeriod, [row for carrier in new for row in period_rows(carrier, [])])
