@@ -814,16 +814,23 @@ def _date(value: Any) -> dt.date | None:
     raise CellError(f"Not a date: {text}. Write it as YYYY-MM-DD (e.g. 2024-03-31).")
 
 
-def _coded(what: str, labels: dict[str, str], value: Any) -> str | None:
-    """A code given as itself or as its label."""
-    text = _text(value)
-    if text is None:
-        return None
-    squeezed = re.sub(r"\s", "", text)
-    for code, label in labels.items():
-        if squeezed in (code, re.sub(r"\s", "", label)):
-            return code
-    raise CellError(f"Not a {what}: {text}. Use one of {'、'.join(labels.values())}.")
+def _coded(what: str, labels: dict[str, str]) -> Callable[[Any], str | None]:
+    """The reader of a code given as itself or as its label (spaces in either ignored)."""
+    codes: dict[str, str] = {}
+    for code, label in labels.items():  # the first code a text names wins
+        codes.setdefault(code, code)
+        codes.setdefault(re.sub(r"\s", "", label), code)
+
+    def read(value: Any) -> str | None:
+        text = _text(value)
+        if text is None:
+            return None
+        code = codes.get(re.sub(r"\s", "", text))
+        if code is None:
+            raise CellError(f"Not a {what}: {text}. Use one of {'、'.join(labels.values())}.")
+        return code
+
+    return read
 
 
 def _id(value: Any) -> int | None:
@@ -844,8 +851,8 @@ def _readers() -> dict[str, Callable[[Any], Any]]:
     labels = _labels()
     readers: dict[str, Callable[[Any], Any]] = {
         "id": _id,
-        "type": lambda v: _coded("carrier type", labels["type"], v),
-        "level": lambda v: _coded("level", labels["level"], v),
+        "type": _coded("carrier type", labels["type"]),
+        "level": _coded("level", labels["level"]),
         "tags": _tag_list,
     }
     for column in CARRIER_COLUMNS:
