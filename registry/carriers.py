@@ -406,9 +406,11 @@ def create_carrier(
     action: str = "create",
 ) -> Carrier:
     """Create a carrier in ``initial_status`` with its partners and tags, audited, with an event."""
-    return create_carriers(
-        [data], initial_status=initial_status, submitted_by=submitted_by, action=action
-    )[0]
+    with write_transaction():
+        (created,) = create_carriers(
+            [data], initial_status=initial_status, submitted_by=submitted_by, action=action
+        )
+        return load(created.id)  # the whole row: callers save it, or answer with its version
 
 
 def create_carriers(
@@ -420,7 +422,10 @@ def create_carriers(
 ) -> list[Carrier]:
     """Create carriers as :func:`create_carrier` does each (the same checks, audit record
     and ``carrier.created`` event per carrier), in one transaction and with a number of
-    queries that grows with the number of carriers only by their own inserts (the import)."""
+    queries that grows with the number of carriers only by their own inserts (the import).
+
+    Returns the new carriers as :func:`load_presented` reads them (what the API shows, not
+    to be saved; :func:`create_carrier` returns a whole row)."""
     with write_transaction():
         _check_organisations_of(items)
         new = []
@@ -453,7 +458,7 @@ def create_carriers(
         ids = [carrier.id for carrier in new]
         created: list[Carrier] = []
         for start in range(0, len(ids), CHUNK):
-            chunk = load_many(ids[start : start + CHUNK])
+            chunk = load_presented(ids[start : start + CHUNK])
             changes, events = [], []
             for carrier, shown in zip(chunk, present(chunk, set(ids)), strict=True):
                 after = audit.jsonable(shown)
