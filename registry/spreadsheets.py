@@ -937,13 +937,14 @@ class _Importer:
 
     def read_rows(self) -> list[_Row]:
         readers = _readers()
+        letters = {key: _column_letter(index) for key, index in self.columns.items()}
         rows = []
         seen: dict[tuple, int] = {}
         for number, cells in self.table.rows:
             row = _Row(number, {}, {})
             bad = False
             for key, index in self.columns.items():
-                row.cells[key] = f"{_column_letter(index)}{number}"
+                row.cells[key] = f"{letters[key]}{number}"
                 raw = cells[index] if index < len(cells) else None
                 try:
                     row.values[key] = readers[key](raw)
