@@ -341,7 +341,9 @@ def _xlsx_cell(reference: str, value: Any) -> str:
 
 
 def _sheet_name(title: str) -> str:
-    return _SHEET_NAME_ILLEGAL.sub("_", title)[:_SHEET_NAME_LENGTH] or "Sheet1"
+    """``title`` as a sheet name Excel accepts, escaped for an XML attribute."""
+    name = _SHEET_NAME_ILLEGAL.sub("_", title)[:_SHEET_NAME_LENGTH].strip("'") or "Sheet1"
+    return _xml_text(name).replace('"', "&quot;")
 
 
 def _sheet_xml(headers: list[str], rows: Iterable[list[Any]], batch: int) -> Iterator[str]:
@@ -399,10 +401,11 @@ def xlsx_chunks(
                 "xl/workbook.xml",
                 f'{_XML_DECLARATION}<workbook xmlns="{_XLSX_MAIN}" '
                 f'xmlns:r="{_XLSX_RELATIONSHIPS}"><sheets>'
-                f'<sheet name="{_xml_text(_sheet_name(title))}" sheetId="1" r:id="rId1"/>'
+                f'<sheet name="{_sheet_name(title)}" sheetId="1" r:id="rId1"/>'
                 "</sheets></workbook>",
             )
-            with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            # No ZIP64 extensions (Excel is wary of them): a sheet stays far below 2 GiB.
+            with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
                 for piece in _sheet_xml(headers, rows, batch):
                     sheet.write(piece.encode("utf-8"))
         with open(path, "rb") as file:
