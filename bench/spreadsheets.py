@@ -10,26 +10,36 @@ CSV and as XLSX. Then a generated CSV of ``--import-rows`` new carriers spread o
 host organisations goes through ``POST /carriers/import`` as the bureau admin: dry run,
 real, and the same file again (nothing to change).
 
-Memory is the process's maximum resident set size (``ru_maxrss``, which only grows), printed
-after each step: the exports run first, on the bulk-filled registry, so their figure is
-theirs; the imports follow (into that registry of ``--export-rows`` carriers).
+Each step prints its wall time, the process's CPU time (user + system, from
+``getrusage``: on a machine shared with other work the wall time grows with the load, the
+CPU time much less) and the load average when it ended. Memory is the process's maximum
+resident set size (``ru_maxrss``, which only grows), printed after each step: the exports
+run first, on the bulk-filled registry, so their figure is theirs; the imports follow (into
+that registry of ``--export-rows`` carriers).
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import io
-import resource
-import tempfile
-import time
+import sys
 from pathlib import Path
 
-from fixtures import loader
-from registry import create_app, db, schema, tokens
-from registry.models import Carrier, Organization
-from registry.uscc import check_character
-from registry.vocabulary import CARRIER_TYPES, LEVELS
+# bench/http.py is named like the standard library's ``http``: keep this folder off the import
+# path (``python bench/spreadsheets.py`` puts it first) before anything imports ``http``.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import io  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from fixtures import loader  # noqa: E402
+from registry import create_app, db, schema, tokens  # noqa: E402
+from registry.models import Carrier, Organization  # noqa: E402
+from registry.uscc import check_character  # noqa: E402
+from registry.vocabulary import CARRIER_TYPES, LEVELS  # noqa: E402
 
 
 def uscc_for(index: int) -> str:
@@ -85,12 +95,23 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measured(label: str, run) -> None:
-    """Time ``run()``; then the process's maximum resident set size so far."""
-    started = time.perf_counter()
+    """Time ``run()`` (wall and CPU); then the process's maximum resident set size so far
+    and the one-minute load average."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = run()
-    seconds = time.perf_counter() - started
-    print(f"{label:<38} {seconds:7.1f} s   max RSS so far {max_rss_mb():5.0f} MB   {result}")
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    print(
+        f"{label:<38} {seconds:6.1f} s wall {cpu:6.1f} s CPU   max RSS so far "
+        f"{max_rss_mb():4.0f} MB   load {os.getloadavg()[0]:4.1f}   {result}",
+        flush=True,
+    )
 
 
 def main() -> None:

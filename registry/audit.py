@@ -4,6 +4,7 @@ transaction of the change so that a rolled-back write leaves neither."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -93,14 +94,11 @@ def change_row(
     }
 
 
-#: Rows written per statement by the bulk writers.
-BULK = 200
-
-
 def record_changes(rows: list[dict[str, Any]]) -> None:
-    """Append many audit records at once (rows made by :func:`change_row`), in order."""
-    for start in range(0, len(rows), BULK):
-        Change.insert_many(rows[start : start + BULK]).execute()
+    """Append many audit records at once (rows made by :func:`change_row`), in order, without
+    peewee's per-row SQL building (a tenth of a 10,000-row import)."""
+    now = utcnow()
+    db.insert_rows(Change, [{**row, "created_at": now, "updated_at": now} for row in rows])
 
 
 def new_event_uid() -> str:
@@ -137,13 +135,20 @@ def emit_many(rows: list[dict[str, Any]]) -> None:
     db.insert_rows(OutboxEvent, [{**row, "created_at": now, "updated_at": now} for row in rows])
 
 
+#: Values :func:`jsonable` returns as they are (by exact type).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Dates and datetimes as ISO strings, recursively, so the record is plain JSON; a
     timestamp (stored naive UTC) in the configured zone with its offset (SPEC §4)."""
+    # Plain values (most of them) are kept without a call: an import snapshots thousands.
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
+        return {k: v if type(v) in _PLAIN else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
+        return [v if type(v) in _PLAIN else jsonable(v) for v in value]
     if isinstance(value, dt.datetime):
         return clock.local_isoformat(value)
     if isinstance(value, dt.date):
@@ -206,7 +211,12 @@ def redact_secrets(value: Any, name: str = "") -> Any:
     """A snapshot with its secrets redacted, at any depth: fields named in
     :data:`SECRET_FIELDS` (when set) and credentials inside URL fields (``url``, ``…_url``)."""
     if isinstance(value, dict):
-        return {key: redact_secrets(item, str(key)) for key, item in value.items()}
+        return {
+            key: item
+            if type(item) in _PLAIN and not _watched(str(key))
+            else redact_secrets(item, str(key))
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [redact_secrets(item, name) for item in value]
     if name.lower() in SECRET_FIELDS and value not in (None, ""):
@@ -214,6 +224,12 @@ def redact_secrets(value: Any, name: str = "") -> Any:
     if isinstance(value, str) and (name == "url" or name.endswith("_url")):
         return redact_url(value)
     return value
+
+
+@functools.lru_cache(maxsize=1024)  # bounded: keys of attributes are the clients'
+def _watched(name: str) -> bool:
+    """Whether a field of this name may hold a secret (itself, or in a URL)."""
+    return name.lower() in SECRET_FIELDS or name == "url" or name.endswith("_url")
 
 
 # --- reading the audit trail ---------------------------------------------------------------

@@ -364,7 +364,7 @@ def _past_sorted(query: pw.ModelSelect, keys: str | None) -> pw.ModelSelect:
 def shown_as_of(pasts: list[timeline.PastCarrier], day) -> list[dict]:
     """A page of past carriers as the caller may see them, with that day's lifecycle fields."""
     by_id = {past.id: past for past in pasts}
-    items = shown(carriers.load_many(list(by_id)))
+    items = shown(carriers.load_presented(list(by_id)))
     return [timeline.overlay(item, by_id[item["id"]], day) for item in items]
 
 

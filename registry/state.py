@@ -29,6 +29,12 @@ def policy_for(carrier_type: str, level: str) -> lifecycle.Policy:
     return to_policy(row)
 
 
+def policies() -> dict[tuple[str, str], lifecycle.Policy]:
+    """Every evaluation policy by (type, level), in one query: for writes of many carriers
+    (a type and level without a policy has :func:`policy_for`'s empty one)."""
+    return {(row.type, row.level): to_policy(row) for row in EvaluationPolicy.select()}
+
+
 def to_policy(row: EvaluationPolicy | None) -> lifecycle.Policy:
     """The date rules' view of a stored policy (an empty policy for None)."""
     if row is None:

@@ -187,6 +187,17 @@ def assert_keys_current(app) -> None:
             assert carrier.sort_key == names.sort_key(carrier.name), carrier.name
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["绿色银行", "嗯呣", "重庆长安汽车", "ABC（宁波）有限公司", "吕·ü 1号", "技能大师工作室"],
+)
+def test_initials_in_the_search_key_are_pypinyins_first_letters(name):
+    from pypinyin import Style, lazy_pinyin
+
+    letters = lazy_pinyin(names.normalise(name), style=Style.FIRST_LETTER, errors=list)
+    assert names.search_key(name).split("\n")[2] == "".join(s for s in letters if s.isalnum())
+
+
 def test_step_11_backfills_the_keys_of_existing_rows(tmp_path, template_db):
     """A database at step 10 with organisations and carriers upgrades with their keys written
     as the live functions write them."""

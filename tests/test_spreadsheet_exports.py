@@ -167,6 +167,133 @@ def test_export_has_chinese_headers_labels_and_date_cells(demo):
     assert book.active.cell(row=2, column=column).number_format == "yyyy-mm-dd"
 
 
+def _as_csv_text(value) -> str:
+    """A cell read from an XLSX export as the CSV export writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    return spreadsheets.neutralise(str(value)) if isinstance(value, str) else str(value)
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_xlsx_export_holds_the_csv_export_cell_for_cell_with_typed_cells(demo, read_only):
+    # The XLSX is written by registry.spreadsheets itself (not openpyxl): openpyxl reads it
+    # back, in both of its modes, with the same cells as the CSV and the right cell types.
+    xlsx = get(demo, "/api/v1/carriers/export?format=xlsx", demo.bureau_admin)
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.data), read_only=read_only)
+    sheet = book.active
+    assert sheet.title == "人才载体名录"
+    rows = list(sheet.iter_rows())
+    header, first = rows[0], rows[1]
+    assert all(cell.font.b for cell in header)
+    headers = [cell.value for cell in header]
+    assert headers[:3] == ["编号", "名称", "类型"]
+    kinds = {column.header: column.kind for column in spreadsheets.CARRIER_COLUMNS}
+    for cell, name in zip(first, headers, strict=True):
+        if cell.value is None:
+            continue
+        if kinds[name] == "date":
+            assert (cell.data_type, cell.number_format) == ("d", "yyyy-mm-dd"), name
+            assert isinstance(cell.value, dt.datetime), name
+        elif kinds[name] == "number":
+            assert cell.data_type == "n" and isinstance(cell.value, int), name
+        else:
+            assert cell.data_type == "s" and isinstance(cell.value, str), name
+    if not read_only:
+        assert sheet.freeze_panes == "A2"
+    csv_rows = sheet_rows(get(demo, "/api/v1/carriers/export?format=csv", demo.bureau_admin))
+    # Empty cells are not written: read-only openpyxl ends a row at its last value.
+    width = len(headers)
+    xlsx_rows = [[_as_csv_text(cell.value) for cell in row] for row in rows]
+    assert [row + [""] * (width - len(row)) for row in xlsx_rows] == csv_rows
+    book.close()
+
+
+def test_xlsx_writer_types_escapes_and_names_the_sheet(demo):
+    row = [
+        "甲 & <乙>",
+        dt.date(2024, 2, 29),
+        dt.datetime(2024, 3, 31, 4, 5, 6, tzinfo=dt.UTC),
+        7,
+        2.5,
+        4.0,
+        True,
+        None,
+        "=1+1",
+        "-3",
+        "行一\r\n行二\x01",
+    ]
+    with demo.app.app_context():
+        data = b"".join(
+            spreadsheets.xlsx_chunks(
+                "清单[2024]/第一季度：很长很长很长很长很长很长很长很长的名称",
+                list("ABCDEFGHIJK"),
+                [row],
+            )
+        )
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    sheet = book.active
+    assert sheet.title == "清单_2024__第一季度：很长很长很长很长很长很长很长很长的"  # 31 characters
+    cells = list(sheet.iter_rows(min_row=2))[0]
+    assert [cell.value for cell in cells] == [
+        "甲 & <乙>",
+        dt.datetime(2024, 2, 29),
+        dt.datetime(2024, 3, 31, 12, 5, 6),  # the configured zone's wall time (UTC+8)
+        7,
+        2.5,
+        4,
+        "是",
+        None,
+        "=1+1",
+        "-3",
+        "行一\r\n行二",
+    ]
+    assert [cell.data_type for cell in cells] == list("sddnnnsnsss")
+    assert cells[2].number_format == "yyyy-mm-dd h:mm:ss"
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_opens_the_xlsx_export(demo, tmp_path):
+    import subprocess
+
+    xlsx = get(demo, "/api/v1/carriers/export?format=xlsx", demo.bureau_admin)
+    (tmp_path / "export.xlsx").write_bytes(xlsx.data)
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "export.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    converted = (tmp_path / "export.csv").read_text("utf-8")
+    office = list(csv.reader(io.StringIO(converted.lstrip("\ufeff"))))
+    ours = sheet_rows(get(demo, "/api/v1/carriers/export?format=csv", demo.bureau_admin))
+    # LibreOffice shows the text as it is (ours neutralised), the dates in their format.
+    assert office == [[spreadsheets.unneutralise(cell) for cell in row] for row in ours]
+
+
+def test_carriers_read_only_to_be_shown_show_as_whole_rows_do(demo):
+    # Exports read PRESENTED_COLUMNS only: every field the API shows must be among them.
+    from registry import carriers
+    from registry.models import Carrier
+
+    with demo.app.app_context(), db.database.connection_context():
+        ids = [carrier.id for carrier in Carrier.select(Carrier.id).order_by(Carrier.id)]
+        whole = carriers.present(carriers.load_many(ids), set(ids))
+        narrow = carriers.present(carriers.load_presented(ids), set(ids))
+    assert narrow == whole
+    assert any(item["contact"] for item in whole) and any(item["valid_until"] for item in whole)
+
+
 def test_csv_export_is_utf8_with_bom_and_iso_dates(demo):
     response = get(demo, "/api/v1/carriers/export?format=csv", demo.bureau_admin)
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
