@@ -385,7 +385,8 @@ def carrier_scope(
     The bureau sees everything; everyone sees accredited carriers (public fields), or those
     meeting ``public`` when given (registry.directory narrows it on a past day); operators
     and partners also see their own carriers. List totals come from the same query, so they
-    always agree with what is shown.
+    always agree with what is shown. :func:`can_see_carrier` is the same rule for one
+    carrier already read.
     """
     if is_bureau(who):
         return query
@@ -393,6 +394,12 @@ def carrier_scope(
     if who is None:
         return query.where(public)
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))
+
+
+def can_see_carrier(who: Principal | None, carrier: Carrier) -> bool:
+    """Whether the caller may see ``carrier`` at all: :func:`carrier_scope`'s rule for one
+    carrier already read (its default ``public``)."""
+    return is_bureau(who) or carrier.status in PUBLIC_STATUSES or is_own_carrier(who, carrier)
 
 
 def full_read_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:
