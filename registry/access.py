@@ -24,7 +24,6 @@ the caller may not see at all (saying 403 would reveal that it exists).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import secrets
@@ -144,37 +143,18 @@ def is_enabled(principal: Principal) -> bool:
     return principal.disabled_at is None
 
 
-@functools.cache
-def _token_lookup(param: str) -> tuple[str, list[tuple[type[pw.Model], pw.Field]]]:
-    """The SQL of the token lookup for a database of parameter style ``param``, compiled
-    once per process, and the (model, field) of each column it answers."""
-    marker = "token hash"
-    query = Token.select(Token, Principal).join(Principal).where(Token.token_hash == marker)
-    sql, params = query.sql()
-    assert params == [marker], params
-    fields = [(Token, field) for field in Token._meta.sorted_fields]
-    fields += [(Principal, field) for field in Principal._meta.sorted_fields]
-    return sql, fields
+def _token_by_hash(digest) -> pw.ModelSelect:
+    return Token.select(Token, Principal).join(Principal).where(Token.token_hash == digest)
 
 
 def _lookup_token(digest: str) -> Token | None:
     """The token row of ``digest`` with its principal, read now (one indexed query).
 
-    Only the statement is cached, never a token: revocation and expiry are read from the
-    database on every request, so a revoked token is refused from the next request on."""
-    sql, fields = _token_lookup(db.database.obj.param)
-    row = db.database.execute_sql(sql, [digest]).fetchone()
-    if row is None:
-        return None
-    data: dict[type[pw.Model], dict] = {Token: {}, Principal: {}}
-    for (model, field), value in zip(fields, row, strict=True):
-        data[model][field.name] = None if value is None else field.python_value(value)
-    principal = Principal(**data[Principal])
-    token = Token(**data[Token])
-    token.principal = principal
-    principal._dirty.clear()
-    token._dirty.clear()
-    return token
+    Only the statement is built once (``db.select_once``), never a token cached: revocation
+    and expiry are read from the database on every request, so a revoked token is refused
+    from the next request on."""
+    found = db.select_once("token by hash", _token_by_hash, digest, model=Token)
+    return found[0] if found else None
 
 
 def principal_for_token(token: str) -> tuple[Principal, Token] | None:
@@ -385,7 +365,8 @@ def carrier_scope(
     The bureau sees everything; everyone sees accredited carriers (public fields), or those
     meeting ``public`` when given (registry.directory narrows it on a past day); operators
     and partners also see their own carriers. List totals come from the same query, so they
-    always agree with what is shown.
+    always agree with what is shown. :func:`can_see_carrier` is the same rule for one
+    carrier already read.
     """
     if is_bureau(who):
         return query
@@ -393,6 +374,12 @@ def carrier_scope(
     if who is None:
         return query.where(public)
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))
+
+
+def can_see_carrier(who: Principal | None, carrier: Carrier) -> bool:
+    """Whether the caller may see ``carrier`` at all: :func:`carrier_scope`'s rule for one
+    carrier already read (its default ``public``)."""
+    return is_bureau(who) or carrier.status in PUBLIC_STATUSES or is_own_carrier(who, carrier)
 
 
 def full_read_scope(query: pw.ModelSelect, who: Principal | None) -> pw.ModelSelect:

@@ -13,7 +13,7 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import among, insert_rows, locked, utcnow, write_transaction
+from registry.db import among, insert_rows, locked, select_once, utcnow, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -56,35 +56,14 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
     ids = [carrier.id for carrier in carriers]
     partners: dict[int, list] = defaultdict(list)
     tags: dict[int, list] = defaultdict(list)
-    alerts: dict[int, int] = {}
     figures = rosters.figures(ids)
-    if ids:
-        query = (
-            CarrierPartner.select(CarrierPartner, Organization.name)
-            .join(Organization)
-            .where(among(CarrierPartner.carrier, ids))
-            .order_by(CarrierPartner.id)
-            .dicts()
-        )
-        for row in query:
-            partners[row["carrier"]].append(
-                {"organization_id": row["organization"], "role": row["role"], "name": row["name"]}
-            )
-        for carrier_id, tag in (
-            CarrierTag.select(CarrierTag.carrier, CarrierTag.tag)
-            .where(among(CarrierTag.carrier, ids))
-            .order_by(CarrierTag.id)
-            .tuples()
-        ):
-            tags[carrier_id].append(tag)
-        full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
-        if full:
-            alerts = dict(
-                Alert.select(Alert.carrier, pw.fn.COUNT(Alert.id))
-                .where(among(Alert.carrier, full) & (Alert.status != "resolved"))
-                .group_by(Alert.carrier)
-                .tuples()
-            )
+    for carrier_id, organization_id, role, name in select_once("partners", _partners, ids):
+        partner = {"organization_id": organization_id, "role": role, "name": name}
+        partners[carrier_id].append(partner)
+    for carrier_id, tag in select_once("carrier tags", _tags, ids):
+        tags[carrier_id].append(tag)
+    full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
+    alerts = dict(select_once("open alert counts", _open_alert_counts, full))
     return [
         {
             **_as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0)),
@@ -92,6 +71,36 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
         }
         for carrier in carriers
     ]
+
+
+def _partners(ids) -> pw.SelectQuery:
+    return (
+        CarrierPartner.select(
+            CarrierPartner.carrier,
+            CarrierPartner.organization,
+            CarrierPartner.role,
+            Organization.name,
+        )
+        .join(Organization)
+        .where(among(CarrierPartner.carrier, ids))
+        .order_by(CarrierPartner.id)
+    )
+
+
+def _tags(ids) -> pw.SelectQuery:
+    return (
+        CarrierTag.select(CarrierTag.carrier, CarrierTag.tag)
+        .where(among(CarrierTag.carrier, ids))
+        .order_by(CarrierTag.id)
+    )
+
+
+def _open_alert_counts(ids) -> pw.SelectQuery:
+    return (
+        Alert.select(Alert.carrier, pw.fn.COUNT(Alert.id))
+        .where(among(Alert.carrier, ids) & (Alert.status != "resolved"))
+        .group_by(Alert.carrier)
+    )
 
 
 def _as_dict(carrier: Carrier, partners: list, tags: list, open_alerts: int) -> dict[str, Any]:
@@ -226,16 +235,27 @@ def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.M
 
 
 def load(carrier_id: int) -> Carrier | None:
-    """One carrier with its host, or None."""
-    return with_host().where(Carrier.id == carrier_id).first()
+    """One carrier with its host, or None (its SQL built once: every read of one carrier
+    starts here)."""
+    found = select_once("carrier with host", _with_host_by_id, carrier_id, model=Carrier)
+    return found[0] if found else None
+
+
+def _with_host_by_id(carrier_id) -> pw.ModelSelect:
+    return with_host().where(Carrier.id == carrier_id)
 
 
 def load_many(ids: list[int]) -> list[Carrier]:
     """Carriers with their hosts, in the order of ``ids`` (one query)."""
     if not ids:
         return []
-    found = {carrier.id: carrier for carrier in with_host().where(among(Carrier.id, ids))}
+    rows = select_once("carriers with hosts", _with_hosts_of, ids, model=Carrier)
+    found = {carrier.id: carrier for carrier in rows}
     return [found[carrier_id] for carrier_id in ids if carrier_id in found]
+
+
+def _with_hosts_of(ids) -> pw.ModelSelect:
+    return with_host().where(among(Carrier.id, ids))
 
 
 def load_presented(ids: list[int]) -> list[Carrier]:
@@ -245,13 +265,17 @@ def load_presented(ids: list[int]) -> list[Carrier]:
     column's value; never save these rows."""
     if not ids:
         return []
-    query = (
+    rows = select_once("presented carriers", _presented_of, ids, model=Carrier)
+    found = {carrier.id: carrier for carrier in rows}
+    return [found[carrier_id] for carrier_id in ids if carrier_id in found]
+
+
+def _presented_of(ids) -> pw.ModelSelect:
+    return (
         Carrier.select(*PRESENTED_COLUMNS, *HOST_SUMMARY)
         .join(Organization)
         .where(among(Carrier.id, ids))
     )
-    found = {carrier.id: carrier for carrier in query}
-    return [found[carrier_id] for carrier_id in ids if carrier_id in found]
 
 
 def snapshot(carrier: Carrier) -> dict[str, Any]:

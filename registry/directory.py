@@ -67,7 +67,7 @@ from collections import Counter
 import peewee as pw
 
 from registry import access, carriers, names, timeline
-from registry.db import apply_sort
+from registry.db import apply_sort, instances
 from registry.errors import DomainError, with_article
 from registry.models import Carrier, CarrierPeriod, Organization
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
@@ -179,7 +179,7 @@ def page(args: dict, number: int, size: int) -> tuple[list[Carrier], int]:
         .join(Organization)
         .paginate(number, size)
     )
-    return list(ordered), total
+    return instances(ordered, Carrier), total
 
 
 def _ranked(column: pw.Field, codes: list[str]) -> pw.Case:
@@ -229,9 +229,8 @@ def listing(args: dict) -> tuple[list[dict], int]:
 def find(carrier_id: int) -> Carrier:
     """One carrier the caller may see, with its host; 404 when it may not see it at all
     (saying 403 would reveal that a non-public carrier exists)."""
-    query = access.carrier_scope(carriers.with_host(), access.principal())
-    carrier = query.where(Carrier.id == carrier_id).first()
-    if carrier is None:
+    carrier = carriers.load(carrier_id)
+    if carrier is None or not access.can_see_carrier(access.principal(), carrier):
         raise DomainError(404, f"No carrier {carrier_id}.")
     return carrier
 

@@ -19,7 +19,7 @@ import peewee as pw
 
 from registry import access, audit, clock, roster_rules, writes
 from registry.clock import utcnow
-from registry.db import among, locked, write_transaction
+from registry.db import among, locked, select_once, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Change, EvaluationPolicy, Member, Organization
 
@@ -173,13 +173,17 @@ def counted(filters: dict, year: int | None, day: dt.date) -> pw.Expression:
     return condition
 
 
+def _facts_of(carrier_ids) -> pw.SelectQuery:
+    return Member.select(*FACT_COLUMNS).where(among(Member.carrier, carrier_ids))
+
+
 def entries_of(carrier_ids) -> dict[int, list]:
     """carrier id -> its entries' facts (role, dates, outcome, size): one query."""
     found: dict[int, list] = defaultdict(list)
     if not carrier_ids:
         return found
-    query = Member.select(*FACT_COLUMNS).where(among(Member.carrier, carrier_ids))
-    for row in query.namedtuples():
+    rows = select_once("roster facts", _facts_of, list(carrier_ids), named=True)
+    for row in rows:
         found[row.carrier_id].append(row)
     return found
 

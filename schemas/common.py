@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from registry import clock
 from registry.errors import with_article
+from schemas.dumping import FastDumpSchema
 
 MAX_ID = 2**53 - 1
 MAX_PAGE = 1_000_000
@@ -93,7 +94,7 @@ class ContactSchema(ma.Schema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 
-class ResourceSchema(ma.Schema):
+class ResourceSchema(FastDumpSchema):
     """``id``, ``created_at`` and ``updated_at``, read-only on every resource."""
 
     id = fields.Integer(dump_only=True)

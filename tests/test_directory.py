@@ -377,3 +377,40 @@ def test_no_question_can_tell_the_twins_apart(api, make_token, twins, asked):
     finally:
         twins["swap"]()
     assert before == after
+
+
+def test_one_carrier_is_seen_by_exactly_those_whose_list_shows_it(
+    api, make_token, org_factory, carrier_factory, accredit
+):
+    """``GET /carriers/{id}`` (one carrier read, then ``access.can_see_carrier``) and the list
+    (``access.carrier_scope`` in SQL) are one rule: every role sees the same carriers
+    through both."""
+    own, other = org_factory(), org_factory()
+    partner_org = org_factory(kind="university")
+    applying = carrier_factory(host_organization_id=own["id"])
+    accredited = carrier_factory(host_organization_id=own["id"])
+    accredit(accredited["id"], "2020-03-01")
+    partnered = carrier_factory(
+        host_organization_id=other["id"],
+        partners=[{"organization_id": partner_org["id"], "role": "university"}],
+    )
+    foreign = carrier_factory(host_organization_id=other["id"])
+    ids = {c["id"] for c in (applying, accredited, partnered, foreign)}
+    callers = {
+        "anonymous": None,
+        "operator of the host": make_token("operator", [own["id"]]),
+        "operator of a partner": make_token("operator", [partner_org["id"]]),
+        "operator elsewhere": make_token("operator", [org_factory()["id"]]),
+        "partner": make_token("partner", [own["id"]]),
+        "bureau viewer": make_token("bureau_viewer"),
+    }
+    for name, token in callers.items():
+        listed = api.get("/api/v1/carriers?page_size=100", token=token).get_json()
+        in_list = {c["id"] for c in listed} & ids
+        one_by_one = {
+            carrier_id
+            for carrier_id in ids
+            if api.get(f"/api/v1/carriers/{carrier_id}", token=token).status_code == 200
+        }
+        assert one_by_one == in_list, name
+    assert in_list == ids  # the bureau viewer sees them all

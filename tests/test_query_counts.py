@@ -4,6 +4,7 @@ alerts, milestones or roster entries each row embeds (issue 10)."""
 
 from __future__ import annotations
 
+import marshmallow as ma
 import pytest
 
 from registry import db, uscc
@@ -157,3 +158,29 @@ def test_list_queries_do_not_grow_with_the_page(api, admin, registry_data, count
         if one != five:
             grown[path] = (one, five)
     assert set(grown) == set(GROWING), f"statements for a page of 1 and of 5: {grown}"
+
+
+def test_every_list_and_its_first_item_read_the_same_with_marshmallow_s_own_dump(
+    api, admin, registry_data, monkeypatch
+):
+    """The fast dump (schemas/dumping.py) answers every list, and the first item of each,
+    exactly as marshmallow's own serialization does."""
+    from schemas.dumping import FastDumpSchema
+
+    def bodies() -> dict[str, object]:
+        found = {}
+        for path, url in LISTS.items():
+            url = url.format(**registry_data)
+            separator = "&" if "?" in url else "?"
+            response = api.get(f"{API}{url}{separator}page_size=20", token=admin)
+            assert response.status_code == 200, (url, response.get_json())
+            found[url] = response.get_json()
+            first = (response.get_json() or [{}])[0]
+            if path in ("/api/v1/carriers", "/api/v1/organizations", "/api/v1/alerts"):
+                item = api.get(f"{API}{url}/{first['id']}", token=admin)
+                found[f"{url}/{first['id']}"] = item.get_json()
+        return found
+
+    fast = bodies()
+    monkeypatch.setattr(FastDumpSchema, "_serialize", ma.Schema._serialize)
+    assert bodies() == fast

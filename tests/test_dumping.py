@@ -1,0 +1,158 @@
+"""The fast dump of schemas (schemas/dumping.py) gives what marshmallow gives, for every kind
+of field, value and schema option; and statements built once (registry.db.select_once) bind
+each call's own values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import marshmallow as ma
+import pytest
+from marshmallow import fields
+
+from registry import db
+from schemas.common import Timestamp
+from schemas.dumping import FastDumpSchema, dumper_for
+
+
+class Inner(ma.Schema):
+    a = fields.Integer()
+    b = fields.String(allow_none=True)
+
+
+class Hooked(ma.Schema):
+    x = fields.Integer()
+
+    @ma.post_dump
+    def _double(self, data, **kwargs):
+        return {**data, "x": data["x"] * 2}
+
+
+class Everything(FastDumpSchema):
+    s = fields.String(allow_none=True)
+    i = fields.Integer(allow_none=True)
+    i_text = fields.Integer(as_string=True)
+    f = fields.Float()
+    n = fields.Decimal(as_string=True)
+    flag = fields.Boolean(allow_none=True)
+    day = fields.Date(allow_none=True)
+    day_format = fields.Date(format="%Y/%m/%d")
+    when = Timestamp(allow_none=True)
+    plain_when = fields.DateTime()
+    mapping = fields.Dict(keys=fields.String(), values=fields.Integer())
+    raw = fields.Raw()
+    email = fields.Email()
+    tags = fields.List(fields.String())
+    days = fields.List(fields.Date())
+    one = fields.Nested(Inner, allow_none=True)
+    many = fields.Nested(Inner, many=True)
+    listed = fields.List(fields.Nested(Inner))
+    only_b = fields.Nested(Inner, only=("b",))
+    hooked = fields.Nested(Hooked)
+    renamed = fields.String(data_key="outName")
+    sourced = fields.String(attribute="elsewhere")
+    defaulted = fields.String(dump_default="默认")
+    called_default = fields.Integer(dump_default=lambda: 7)
+    secret = fields.String(load_only=True)
+
+
+VALUES = [
+    {
+        "s": "文字",
+        "i": 3,
+        "i_text": 4,
+        "f": 1.5,
+        "n": decimal.Decimal("2.50"),
+        "flag": True,
+        "day": dt.date(2025, 1, 2),
+        "day_format": dt.date(2025, 1, 2),
+        "when": dt.datetime(2025, 1, 2, 3, 4, 5),
+        "plain_when": dt.datetime(2025, 1, 2, 3, 4, 5),
+        "mapping": {"k": 1},
+        "raw": {"nested": [1, "x"]},
+        "email": "a@example.com",
+        "tags": ["甲", "乙"],
+        "days": [dt.date(2024, 2, 29)],
+        "one": {"a": 1, "b": None},
+        "many": [{"a": 1}, {"b": "x"}],
+        "listed": [{"a": 2, "b": "y"}],
+        "only_b": {"a": 1, "b": "z"},
+        "hooked": {"x": 2},
+        "renamed": "r",
+        "elsewhere": "from elsewhere",
+        "secret": "never dumped",
+    },
+    # None everywhere it may be, other types where marshmallow converts, keys missing.
+    {
+        "s": 12,
+        "i": "5",
+        "flag": 0,
+        "day": dt.datetime(2025, 1, 2, 3, 4),
+        "when": None,
+        "one": None,
+        "tags": [1, "b"],
+        "many": [],
+        "defaulted": None,
+        "sourced": "ignored: read from elsewhere",
+    },
+    {},
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_the_fast_dump_equals_marshmallow_s(value):
+    schema = Everything()
+    assert dumper_for(schema) is not None
+    assert schema.dump(value) == ma.Schema._serialize(schema, value, many=False)
+    assert schema.dump([value, value], many=True) == ma.Schema._serialize(
+        schema, [value, value], many=True
+    )
+
+
+def test_objects_that_are_not_dicts_and_hooked_schemas_go_to_marshmallow():
+    class Row:
+        s = "attribute"
+        i = 1
+
+    schema = Everything(only=("s", "i"))
+    assert schema.dump(Row()) == {"s": "attribute", "i": 1}
+    assert dumper_for(Hooked()) is None
+    assert Everything(only=("hooked",)).dump({"hooked": {"x": 3}}) == {"hooked": {"x": 6}}
+
+
+def test_a_statement_is_built_once_and_binds_each_call_s_values(app, org_factory):
+    from registry.models import Organization
+
+    first, second = org_factory(name="甲单位"), org_factory(name="乙单位")
+
+    def by_ids(ids, kind):
+        return Organization.select(Organization.id, Organization.name).where(
+            db.among(Organization.id, ids) & (Organization.kind == kind)
+        )
+
+    with app.app_context(), db.database.connection_context():
+        read = db.select_once("test orgs", by_ids, [first["id"]], "enterprise")
+        assert read == [(first["id"], "甲单位")]
+        key = ("test orgs", db.is_postgres())
+        statement = db._STATEMENTS[key]
+        both = db.select_once("test orgs", by_ids, [first["id"], second["id"]], "enterprise")
+        assert sorted(both) == [(first["id"], "甲单位"), (second["id"], "乙单位")]
+        assert db._STATEMENTS[key] is statement
+        assert db.select_once("test orgs", by_ids, [second["id"]], "university") == []
+        assert db.select_once("test orgs", by_ids, [], "enterprise") == []
+        named = db.select_once("test orgs", by_ids, [second["id"]], "enterprise", named=True)
+        assert named[0].name == "乙单位"
+        rows = db.select_once("test orgs", by_ids, [second["id"]], "enterprise", model=Organization)
+        assert (rows[0].id, rows[0].name, rows[0].is_dirty()) == (second["id"], "乙单位", False)
+
+
+def test_a_statement_that_does_not_bind_a_value_as_one_parameter_is_refused(app):
+    from registry.models import Organization
+
+    def spread(ids):
+        return Organization.select(Organization.id).where(Organization.id.in_(ids))
+
+    with app.app_context(), db.database.connection_context():
+        with pytest.raises(ValueError, match="one parameter"):
+            db.select_once("test spread", spread, [1, 2])
