@@ -34,17 +34,18 @@ lint: install
 
 ## Time the deadline scan on 10,000 and 100,000 generated carriers (BENCH_DATABASE_URL for PostgreSQL).
 ## Benchmarks (not part of the tests): the scan, point-in-time lists, webhook delivery,
-## spreadsheets (10,000-row import, 100,000-row export).
+## spreadsheets (10,000-row import, 100,000-row export). `-P`: the script's folder is not put first
+## on the import path, where bench/http.py would hide the standard library's http.
 bench: install
-	$(BIN)/python bench/scan.py
-	$(BIN)/python bench/as_of.py 10000 100000
-	$(BIN)/python bench/deliver.py --events 5000
-	$(BIN)/python bench/spreadsheets.py --import-rows 10000 --export-rows 100000
+	$(BIN)/python -P bench/scan.py
+	$(BIN)/python -P bench/as_of.py 10000 100000
+	$(BIN)/python -P bench/deliver.py --events 5000
+	$(BIN)/python -P bench/spreadsheets.py --import-rows 10000 --export-rows 100000
 
 ## HTTP benchmark of the read path on 100,000 carriers, beside a ceiling and Datasette (wrk;
 ## a few minutes; BENCH_DATABASE_URL adds PostgreSQL). See bench/http.py and bench/RESULTS.md.
 bench-http: install
-	$(BIN)/python bench/http.py $(BENCH_HTTP_ARGS)
+	$(BIN)/python -P bench/http.py $(BENCH_HTTP_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
