@@ -20,7 +20,6 @@ import functools
 import unicodedata
 
 import peewee as pw
-from pypinyin import lazy_pinyin
 
 #: Longest stored sort key: far beyond any name (200 characters make at most 1,200), and small
 #: enough for a B-tree index entry on PostgreSQL.
@@ -46,6 +45,10 @@ def _pinyin(name: str) -> tuple[str, ...]:
     # Remembered: a write computes a name's pinyin for its search key and again for its sort
     # key, and an import of carriers gives the keys of the same host names over and over
     # (pypinyin was a fifth of a 10,000-row import).
+    # Imported here, on the first write of a name: pypinyin's dictionaries hold about 55 MB,
+    # which a process that only reads (most gunicorn workers, most of the time) never needs.
+    from pypinyin import lazy_pinyin
+
     return tuple(lazy_pinyin(normalise(name), errors=_each))
 
 
