@@ -154,7 +154,8 @@ def month_day(year: int, mm_dd: str) -> dt.date:
 
 def is_month_day(text: str) -> bool:
     """Whether ``text`` is a real ``MM-DD`` (``02-29`` included: it exists in leap years)."""
-    if len(text) != 5 or text[2] != "-" or not (text[:2] + text[3:]).isdigit():
+    digits = text[:2] + text[3:]
+    if len(text) != 5 or text[2] != "-" or not (digits.isascii() and digits.isdigit()):
         return False
     month, day = int(text[:2]), int(text[3:])
     return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]

@@ -19,8 +19,9 @@ def check_character(first17: str) -> str:
     return ALPHABET[(31 - total % 31) % 31]
 
 
-def problem(code: str) -> str | None:
-    """Why ``code`` (already normalised) is not a valid code, or None when it is."""
+def form_problem(code: str) -> str | None:
+    """Why ``code`` (already normalised) does not have the form of a code (18 characters of
+    the alphabet), or None when it has; an admin cannot waive this."""
     if len(code) != 18:
         return f"A unified social credit code has 18 characters, not {len(code)}."
     bad = sorted({ch for ch in code[:17] if ch not in _VALUE})
@@ -29,7 +30,18 @@ def problem(code: str) -> str | None:
             f"Characters not allowed in a unified social credit code: {''.join(bad)} "
             "(I, O, S, V and Z are never used)."
         )
+    if code[17] not in _VALUE:
+        return _wrong_check(code)
+    return None
+
+
+def _wrong_check(code: str) -> str | None:
     expected = check_character(code[:17])
     if code[17] != expected:
         return f"Check character is {expected}, not {code[17]} (GB 32100-2015)."
     return None
+
+
+def problem(code: str) -> str | None:
+    """Why ``code`` (already normalised) is not a valid code, or None when it is."""
+    return form_problem(code) or _wrong_check(code)

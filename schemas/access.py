@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.vocabulary import ROLES
-from schemas.common import MAX_ID, Id, ListArgsSchema, ResourceSchema, Timestamp, one_of, sort_field
+from schemas.common import Id, IdArg, ListArgsSchema, ResourceSchema, Timestamp, one_of, sort_field
 
 NAME = validate.Length(min=1, max=200)
 
@@ -88,8 +88,7 @@ class TokenQueryArgsSchema(ListArgsSchema):
         metadata={"description": "Tokens of principals of this role."},
     )
     active = fields.Boolean(metadata={"description": "Only active (true) or inactive tokens."})
-    principal_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    principal_id = IdArg(
         metadata={"description": "Tokens of this principal."},
     )
     sort = sort_field(["name", "created_at", "expires_at", "last_used_at"])
@@ -121,7 +120,7 @@ class FeedKeyEntrySchema(ma.Schema):
 class FeedKeyArgsSchema(ListArgsSchema):
     """Filters of the feed key list."""
 
-    principal_id = Id(metadata={"description": "Only this principal's key."})
+    principal_id = IdArg(metadata={"description": "Only this principal's key."})
     role = fields.String(
         validate=one_of(ROLES, "role"), metadata={"description": "Only principals of this role."}
     )

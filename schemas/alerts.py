@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from registry.lifecycle import SCAN_ALERT_KINDS
 from registry.vocabulary import ALERT_STATUSES as VOCABULARY_ALERT_STATUSES
 from registry.vocabulary import CARRIER_TYPES, LEVELS
 from schemas.common import (
-    MAX_ID,
+    IdArg,
     ListArgsSchema,
     ResourceSchema,
     Timestamp,
@@ -69,12 +69,10 @@ class AlertQueryArgsSchema(ListArgsSchema):
         validate=one_of(ALERT_KINDS, "alert kind"),
         metadata={"description": "One of " + ", ".join(ALERT_KINDS)},
     )
-    carrier_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    carrier_id = IdArg(
         metadata={"description": "Alerts of this carrier."},
     )
-    organization_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    organization_id = IdArg(
         metadata={
             "description": "Alerts of carriers hosted by, or partnered with, this organisation."
         },

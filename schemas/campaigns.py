@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.vocabulary import CARRIER_TYPES, LEVELS
-from schemas.common import ListArgsSchema, ResourceSchema, one_of, sort_field
-
-
-def no_duplicates(value: list) -> None:
-    if len(set(value)) != len(value):
-        raise ma.ValidationError("Each value may appear once.")
+from schemas.common import ListArgsSchema, ResourceSchema, no_duplicates, one_of, sort_field
 
 
 class EvaluationCampaignSchema(ResourceSchema):

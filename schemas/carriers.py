@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.directory import GROUP_KEYS, HIDDEN_SORTS, SORT_KEYS
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS, PARTNER_ROLES
 from schemas.common import (
-    MAX_ID,
     ContactSchema,
     Id,
+    IdArg,
     ListArgsSchema,
     ResourceSchema,
     name_search,
@@ -205,8 +207,7 @@ class CarrierQueryArgsSchema(ListArgsSchema):
         validate=validate_town,
         metadata={"description": "Only carriers in this town or subdistrict (e.g. 周巷镇)."},
     )
-    organization_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    organization_id = IdArg(
         metadata={"description": "Carriers hosted by, or partnered with, this organisation."},
     )
     tag = fields.String(validate=TAG, metadata={"description": "Only carriers with this tag."})
@@ -230,7 +231,19 @@ class StatsArgsSchema(CarrierQueryArgsSchema):
 
     group_by = fields.String(
         load_default="type,level",
-        metadata={"description": "Comma-separated: any of " + ", ".join(GROUP_KEYS) + "."},
+        metadata={
+            "description": "Comma-separated, each at most once: any of "
+            + ", ".join(GROUP_KEYS)
+            + ".",
+            # Every ordering of every non-empty set of distinct keys (64 for four keys).
+            "pattern": "^(?:"
+            + "|".join(
+                ",".join(keys)
+                for size in range(1, len(GROUP_KEYS) + 1)
+                for keys in itertools.permutations(GROUP_KEYS, size)
+            )
+            + ")$",
+        },
     )
 
     @ma.validates("group_by")

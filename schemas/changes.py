@@ -8,7 +8,16 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.vocabulary import CHANGE_ACTIONS
-from schemas.common import MAX_ID, ListArgsSchema, ResourceSchema, Timestamp, one_of, to_naive_utc
+from schemas.common import (
+    DATE,
+    TIME,
+    IdArg,
+    ListArgsSchema,
+    ResourceSchema,
+    Timestamp,
+    one_of,
+    to_naive_utc,
+)
 
 
 class ChangeSchema(ResourceSchema):
@@ -67,6 +76,11 @@ class TimeBound(fields.Field):
             raise ma.ValidationError("Not a date or an ISO 8601 time.") from error
 
 
+#: How ``from`` and ``to`` are documented: a date, or a date and time (without an offset,
+#: in the configured time zone).
+TIME_BOUND = {"type": "string", "pattern": f"^{DATE}(?:{TIME})?$"}
+
+
 class ChangeQueryArgsSchema(ListArgsSchema):
     """Filters of the audit trail; each names a field of the record."""
 
@@ -77,16 +91,14 @@ class ChangeQueryArgsSchema(ListArgsSchema):
         validate=validate.Regexp(r"^[a-z][a-z_]{0,39}$", error="Not an object type: {input}."),
         metadata={"description": "carrier, organization, token…"},
     )
-    object_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    object_id = IdArg(
         metadata={"description": "The changed object's id (with object_type)."},
     )
     actor = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "The principal's name, exactly."},
     )
-    actor_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    actor_id = IdArg(
         metadata={"description": "The principal's id."},
     )
     action = fields.String(
@@ -102,7 +114,7 @@ class ChangeQueryArgsSchema(ListArgsSchema):
         data_key="from",
         metadata={
             "description": "Changes at or after this time (a date means its start)",
-            "type": "string",
+            **TIME_BOUND,
         },
     )
     time_to = TimeBound(
@@ -110,7 +122,7 @@ class ChangeQueryArgsSchema(ListArgsSchema):
         data_key="to",
         metadata={
             "description": "Changes at or before this time (a date means the whole day)",
-            "type": "string",
+            **TIME_BOUND,
         },
     )
     sort = fields.String(

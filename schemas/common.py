@@ -31,8 +31,25 @@ class ProblemSchema(ma.Schema):
 
 
 def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
-    """A positive integer id within the range every database stores."""
+    """A positive integer id within the range every database stores, in a JSON body: a JSON
+    integer, never a string or a float (for a query parameter, :func:`IdArg`)."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def IdArg(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
+    """An id in a query string, where every value is text: ``?organization_id=3``."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class Flag(fields.Boolean):
+    """A boolean in a JSON body: ``true`` or ``false`` only, as documented, never ``0``, ``1``
+    or ``"yes"`` (marshmallow's Boolean takes those; it stays for query parameters, where
+    every value is text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def to_naive_utc(value: dt.datetime) -> dt.datetime:
@@ -60,15 +77,66 @@ class Timestamp(fields.DateTime):
         return to_naive_utc(super()._deserialize(value, attr, data, **kwargs))
 
 
+class Documented:
+    """A validator with the OpenAPI keywords that state its rule (``registry.api`` adds
+    ``openapi`` to the field's documentation): a ``pattern``, ``uniqueItems``… The check may
+    then say more precisely than the pattern what is wrong."""
+
+    def __init__(self, check, **openapi):
+        self.check = check
+        self.openapi = openapi
+
+    def __call__(self, value):
+        return self.check(value)
+
+
+def _check_no_duplicates(value: list) -> None:
+    if len(set(value)) != len(value):
+        raise ma.ValidationError("Each value may appear once.")
+
+
+#: A list whose values are distinct.
+no_duplicates = Documented(_check_no_duplicates, uniqueItems=True)
+
+
+def full_match(pattern: str, error: str) -> Documented:
+    """A validator refusing (with ``error``) text that ``pattern`` (anchored with ``^…$``)
+    does not match as a whole: Python's ``$`` also matches before a final newline."""
+    compiled = re.compile(pattern)
+
+    def check(value: str | None) -> None:
+        if value is not None and not compiled.fullmatch(value):
+            raise ma.ValidationError(error.format(input=value))
+
+    return Documented(check, pattern=pattern)
+
+
+#: ``MM-DD`` of a day that exists in some year (02-29 included), unanchored.
+MONTH_DAY = (
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-9])|(?:0[13-9]|1[0-2])-30|(?:0[13578]|1[02])-31)"
+)
+#: A ``YYYY-MM-DD`` date, unanchored (29 February of a common year passes the pattern: the
+#: server refuses it, 422).
+DATE = rf"(?:[1-9][0-9]{{3}}|0[1-9][0-9]{{2}}|00[1-9][0-9]|000[1-9])-{MONTH_DAY}"
+#: An ISO 8601 time after a date: ``T``, hours and minutes, optional seconds and fraction,
+#: optional ``Z`` or offset; unanchored.
+TIME = (
+    r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+
+#: Text without control characters (C0 and DEL): names, URLs, secrets.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+no_control_characters = full_match(PLAIN_TEXT, "Control characters are not allowed.")
+
 #: Mainland China phone numbers: a mobile (11 digits from 13–19, optionally after +86) or a
 #: landline with its area code (010, 021, 0574…), a hyphen optional, the local number of 7
 #: or 8 digits not starting with 0, and optionally an extension after -, 转 or ext.
-MOBILE = re.compile(r"(?:\+?86[- ]?)?1[3-9]\d{9}")
-LANDLINE = re.compile(r"0\d{2,3}-?[1-9]\d{6,7}(?:(?:-|转|ext\.?)\d{1,6})?")
+MOBILE = re.compile(r"(?:\+?86[- ]?)?1[3-9][0-9]{9}")
+LANDLINE = re.compile(r"0[0-9]{2,3}-?[1-9][0-9]{6,7}(?:(?:-|转|ext\.?)[0-9]{1,6})?")
 
 
-def validate_phone(value: str | None) -> None:
-    """A contact phone in a mainland format, with a message that shows both forms."""
+def _check_phone(value: str | None) -> None:
     if value is None:
         return
     if not (MOBILE.fullmatch(value) or LANDLINE.fullmatch(value)):
@@ -77,6 +145,10 @@ def validate_phone(value: str | None) -> None:
             "13–19, e.g. 13812345678) or a landline with its area code (e.g. 0574-63000001, "
             "an extension as 0574-63000001-8001)."
         )
+
+
+#: A contact phone in a mainland format, with a message that shows both forms.
+validate_phone = Documented(_check_phone, pattern=f"^(?:{MOBILE.pattern}|{LANDLINE.pattern})$")
 
 
 class ContactSchema(ma.Schema):
@@ -206,6 +278,13 @@ class Amount(fields.Number):
     numbers are shown without a decimal point."""
 
     num_type = float
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The range _deserialize enforces, as a validator that apispec documents (with any
+        # narrower Range the field adds, e.g. a target's minimum).
+        self.validators.insert(0, validate.Range(min=0, max=MAX_AMOUNT))
+
     default_error_messages = {
         "invalid": "Not a number.",
         "range": f"Must be a number from 0 to {MAX_AMOUNT}.",

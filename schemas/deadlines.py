@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from registry.lifecycle import DEADLINE_RULES
 from registry.roster_rules import ROSTER_RULES
 from schemas.alerts import AlertCarrierSchema
-from schemas.common import MAX_ID, ListArgsSchema, Timestamp, name_search, one_of
+from schemas.common import IdArg, ListArgsSchema, Timestamp, name_search, one_of
 
 DEADLINE_KINDS = [rule.name for rule in (*DEADLINE_RULES, *ROSTER_RULES)]
 MAX_WITHIN = 3660
@@ -50,8 +50,7 @@ def _kind() -> fields.String:
 
 
 def _organization_id() -> fields.Integer:
-    return fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    return IdArg(
         metadata={"description": "Carriers hosted by, or partnered with, this organisation."},
     )
 
@@ -66,8 +65,7 @@ class DeadlineQueryArgsSchema(ListArgsSchema):
         metadata={"description": "Also list deadlines already past (default false)."},
     )
     kind = _kind()
-    carrier_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    carrier_id = IdArg(
         metadata={"description": "Deadlines of this carrier."},
     )
     organization_id = _organization_id()

@@ -8,7 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry.roster_rules import ROLE_OUTCOMES, ROLE_TYPES
-from schemas.common import MAX_ID, ListArgsSchema, ResourceSchema, one_of, sort_field
+from schemas.common import Id, IdArg, ListArgsSchema, ResourceSchema, one_of, sort_field
 
 ROLES = list(ROLE_TYPES)
 OUTCOMES = sorted(set().union(*ROLE_OUTCOMES.values()))
@@ -61,10 +61,8 @@ class MemberSchema(ResourceSchema):
         "Person's name (postdoc, expert, master, apprentice) or cohort name; personal. "
         "Null once erased.",
     )
-    organization_id = fields.Integer(
+    organization_id = Id(
         allow_none=True,
-        strict=True,
-        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "resident_enterprise: the enterprise (an organisation)."},
     )
     organization = fields.Nested(
@@ -150,8 +148,7 @@ class MemberQueryArgsSchema(ListArgsSchema):
 class AllMemberQueryArgsSchema(MemberQueryArgsSchema):
     """Filters of the roster list across carriers."""
 
-    carrier_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    carrier_id = IdArg(
         metadata={"description": "Entries of this carrier."},
     )
     sort = sort_field(("carrier_id", *SORT_KEYS))

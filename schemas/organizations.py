@@ -9,6 +9,7 @@ from registry import uscc
 from registry.vocabulary import ORGANIZATION_KINDS
 from schemas.common import (
     ContactSchema,
+    Flag,
     ListArgsSchema,
     ResourceSchema,
     name_search,
@@ -17,14 +18,25 @@ from schemas.common import (
     validate_town,
 )
 
+#: A credit code as typed: 18 characters of its alphabet (either case, surrounding spaces
+#: ignored), or empty for none. The check digit is a rule no pattern can say (422).
+USCC_PATTERN = r"^\s*(?:[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18})?\s*$"
+
 
 class UsccField(fields.String):
-    """A unified social credit code, normalised to upper case; the check digit is verified
-    by the schema (so that an admin override can waive it)."""
+    """A unified social credit code, normalised to upper case, of the form of a code; the
+    check digit is verified by the schema (so that an admin override can waive it)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {"pattern": USCC_PATTERN, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        return uscc.normalise(text) or None
+        code = uscc.normalise(super()._deserialize(value, attr, data, **kwargs))
+        reason = uscc.form_problem(code) if code else None
+        if reason:
+            raise ma.ValidationError(reason)
+        return code or None
 
 
 def checked_uscc(code: str | None) -> None:
@@ -45,7 +57,7 @@ class OrganizationSchema(ResourceSchema):
             "check digit verified, unique; stored upper-case."
         },
     )
-    uscc_override = fields.Boolean(
+    uscc_override = Flag(
         load_only=True,
         metadata={
             "description": "Admins only: accept a code whose check digit fails "

@@ -7,13 +7,16 @@ from marshmallow import fields, validate
 
 from registry.lifecycle import is_month_day
 from registry.vocabulary import CARRIER_TYPES, LEVELS
-from schemas.common import PageArgsSchema, ResourceSchema, one_of
+from schemas.common import MONTH_DAY, Documented, Flag, PageArgsSchema, ResourceSchema, one_of
 
 
-def valid_month_day(value: str | None) -> None:
-    """``MM-DD`` of a real day; 02-29 is allowed (28 February in common years)."""
+def _check_month_day(value: str | None) -> None:
     if value is not None and not is_month_day(value):
         raise ma.ValidationError(f"Not a month-day MM-DD: {value}.")
+
+
+#: ``MM-DD`` of a real day; 02-29 is allowed (28 February in common years).
+valid_month_day = Documented(_check_month_day, pattern=f"^{MONTH_DAY}$")
 
 
 def strictly_descending(value: list[int]) -> None:
@@ -58,7 +61,7 @@ class EvaluationPolicySchema(ResourceSchema):
 
     type = fields.String(dump_only=True, metadata={"description": "Carrier type."})
     level = fields.String(dump_only=True, metadata={"description": "Carrier level."})
-    annual_assessment = fields.Boolean(
+    annual_assessment = Flag(
         required=True,
         metadata={"description": "A yearly assessment: next evaluation within a year."},
     )
@@ -87,7 +90,7 @@ class EvaluationPolicySchema(ResourceSchema):
             "strictly descending, e.g. [90, 30, 7]."
         },
     )
-    lapses = fields.Boolean(
+    lapses = Flag(
         metadata={
             "description": "Whether validity lapses by the calendar: false for carriers "
             "evaluated only in rounds (evaluation campaigns), such as national postdoctoral "

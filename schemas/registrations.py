@@ -14,9 +14,9 @@ from registry.vocabulary import (
 )
 from schemas.carriers import CarrierSchema
 from schemas.common import (
-    MAX_ID,
     ContactSchema,
     Id,
+    IdArg,
     ListArgsSchema,
     Timestamp,
     name_search,
@@ -176,8 +176,7 @@ class RegistrationQueryArgsSchema(ListArgsSchema):
         validate=one_of(CARRIER_STATUSES, "status"),
         metadata={"description": "`submitted` lists those awaiting review."},
     )
-    organization_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    organization_id = IdArg(
         metadata={"description": "Registrations naming this organisation."},
     )
     sort = sort_field(["name", "status", "level", "created_at", "reviewed_at"])

@@ -5,10 +5,18 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry.vocabulary import CARRIER_TYPES, REPORT_METRICS, REPORT_STATUSES
+from registry.vocabulary import (
+    ALL_REPORT_METRICS,
+    AMOUNT_METRICS,
+    CARRIER_TYPES,
+    REPORT_METRICS,
+    REPORT_STATUSES,
+)
 from schemas.common import (
-    MAX_ID,
+    MAX_AMOUNT,
     Amount,
+    Flag,
+    IdArg,
     PageArgsSchema,
     ResourceSchema,
     Timestamp,
@@ -34,12 +42,27 @@ def metrics_description() -> str:
     )
 
 
+def metric_property(key: str) -> dict:
+    """The documented values of one metric: a count is whole, an amount in 万元 not."""
+    whole = {} if key in AMOUNT_METRICS else {"multipleOf": 1}
+    return {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT, **whole}
+
+
 def Metrics(**kwargs) -> fields.Dict:  # noqa: N802 - reads like a field class
+    """A report's metrics. The keys allowed depend on the carrier's type (422 for another
+    type's key); the document names every known key and refuses any other."""
     return fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=60)),
         values=Amount(),
         validate=validate.Length(max=50),
-        metadata={"description": metrics_description()},
+        metadata={
+            "description": metrics_description(),
+            "openapi": {
+                "properties": {key: metric_property(key) for key in ALL_REPORT_METRICS},
+                "additionalProperties": False,
+                "minProperties": 1,
+            },
+        },
         **kwargs,
     )
 
@@ -58,7 +81,7 @@ class AnnualReportSchema(ResourceSchema):
         },
     )
     metrics = Metrics(required=True)
-    early_submission = fields.Boolean(
+    early_submission = Flag(
         load_only=True,
         load_default=False,
         metadata={
@@ -123,8 +146,7 @@ class ReviewSchema(ma.Schema):
 class AnnualReportQueryArgsSchema(PageArgsSchema):
     """Filters of the annual report list."""
 
-    carrier_id = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    carrier_id = IdArg(
         metadata={"description": "Reports of this carrier."},
     )
     year = fields.Integer(validate=YEAR, metadata={"description": "Reports for this year."})

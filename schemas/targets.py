@@ -15,7 +15,7 @@ from registry.vocabulary import (
     TARGET_STATES,
 )
 from schemas.carriers import TAG
-from schemas.common import Amount, ListArgsSchema, ResourceSchema, one_of, sort_field
+from schemas.common import Amount, Flag, ListArgsSchema, ResourceSchema, one_of, sort_field
 
 YEAR = validate.Range(min=1900, max=2999)
 
@@ -79,7 +79,7 @@ class TargetFilterSchema(ma.Schema):
             "counts carriers having one. Not for report_sum."
         },
     )
-    active = fields.Boolean(
+    active = Flag(
         metadata={"description": "With role or roster_count: only entries on the roster today."}
     )
 
@@ -119,6 +119,10 @@ class TargetProgressSchema(ma.Schema):
             "carriers matching the filter (accredited in that year, active now), by due date."
         },
     )
+
+
+#: The smallest goal: a hundredth (of a count, or of 万元).
+MIN_TARGET = 0.01
 
 
 class TargetSchema(ResourceSchema):
@@ -161,8 +165,10 @@ class TargetSchema(ResourceSchema):
     )
     target_value = Amount(
         required=True,
-        validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "The goal, a positive number."},
+        # Not any positive number: progress is current / target_value × 100, which a goal
+        # like 1e-308 overflows (the percentage was written as null).
+        validate=validate.Range(min=MIN_TARGET),
+        metadata={"description": f"The goal, a number from {MIN_TARGET}."},
     )
     deadline = fields.Date(required=True, metadata={"description": "When it is due."})
     starts_on = fields.Date(

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from registry import egress
 from registry.vocabulary import CARRIER_TYPES, DELIVERY_STATUSES, EVENT_TYPES, WEBHOOK_FORMATS
-from schemas.common import Id, ListArgsSchema, ResourceSchema, Timestamp, one_of, sort_field
+from schemas.common import (
+    Documented,
+    Flag,
+    Id,
+    ListArgsSchema,
+    ResourceSchema,
+    Timestamp,
+    no_control_characters,
+    one_of,
+    sort_field,
+)
 
 EVENT_PREFIXES = sorted({code.split(".", 1)[0] for code in EVENT_TYPES})
 
 
-def no_control_characters(value: str) -> None:
-    """Refuse NUL and other control characters (PostgreSQL cannot store NUL in text)."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise ma.ValidationError("Control characters are not allowed.")
-
-
-def validate_url(value: str) -> None:
+def _check_url(value: str) -> None:
     """http or https with a host (the address checks need the configuration: the domain)."""
     no_control_characters(value)
     if any(char.isspace() for char in value):
@@ -29,7 +35,12 @@ def validate_url(value: str) -> None:
         raise ma.ValidationError(str(error)) from error
 
 
-def validate_event_pattern(value: str) -> None:
+#: An http(s) URL without spaces or control characters. Which hosts may receive is
+#: configuration (:mod:`registry.egress`): a refused host is a 422 the pattern cannot say.
+validate_url = Documented(_check_url, pattern=r"^[hH][tT][tT][pP][sS]?://[^\s\x00-\x1f\x7f]+$")
+
+
+def _check_event_pattern(value: str) -> None:
     """``*``, a known event type, or a known prefix followed by ``.*``."""
     if value == "*" or value in EVENT_TYPES:
         return
@@ -39,6 +50,14 @@ def validate_event_pattern(value: str) -> None:
         f"Not an event type: {value}. Use *, one of {', '.join(EVENT_TYPES)}, or a prefix "
         f"such as {EVENT_PREFIXES[0]}.*."
     )
+
+
+validate_event_pattern = Documented(
+    _check_event_pattern,
+    pattern="^(?:\\*|"
+    + "|".join(re.escape(code) for code in [*EVENT_TYPES, *(f"{p}.*" for p in EVENT_PREFIXES)])
+    + ")$",
+)
 
 
 class WebhookFilterSchema(ma.Schema):
@@ -108,13 +127,13 @@ class WebhookSchema(ResourceSchema):
             "receives no event that is about no carrier (such as digest.weekly)."
         },
     )
-    active = fields.Boolean(
+    active = Flag(
         metadata={
             "description": "Inactive subscriptions receive nothing (events meanwhile are not "
             "queued for them). Setting true again clears an automatic disabling."
         }
     )
-    rotate_secret = fields.Boolean(
+    rotate_secret = Flag(
         load_only=True,
         metadata={
             "description": "PATCH only: replace the secret; the response shows the new one "

@@ -12,6 +12,8 @@ import peewee as pw
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, request
 from flask_smorest import Blueprint
+from marshmallow import fields as ma_fields
+from marshmallow import validate as ma_validate
 from playhouse.pool import MaxConnectionsExceeded
 
 from registry import db, places
@@ -81,6 +83,56 @@ def describe_towns(spec, towns: tuple[str, ...]) -> None:
                     parameter.setdefault("schema", {})["enum"] = list(towns)
 
 
+def field_overrides(self, field, ret, **kwargs) -> dict:
+    """apispec attribute function, run after the built-in ones: a validator's own
+    ``openapi`` keywords (``schemas.common.Documented``) are added, a ``Range`` that excludes
+    its bound says so (apispec writes it inclusive), the bounds of a ``Dict``'s ``Length``
+    are its number of keys (apispec writes string lengths), and a field's
+    ``metadata["openapi"]`` replaces what apispec derived (e.g. the documented keys of a
+    ``Dict``, where apispec writes ``additionalProperties`` from its value field)."""
+    for validator in field.validators:
+        ret.update(getattr(validator, "openapi", {}))
+        if isinstance(validator, ma_validate.Range):
+            if validator.min is not None and not validator.min_inclusive:
+                ret["exclusiveMinimum"] = True
+            if validator.max is not None and not validator.max_inclusive:
+                ret["exclusiveMaximum"] = True
+    if isinstance(field, ma_fields.Dict):
+        for length, count in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
+            if length in ret:
+                ret[count] = ret.pop(length)
+    return dict(field.metadata.get("openapi", {}))
+
+
+#: apispec writes a nullable nested object as ``anyOf: [its schema, {"type": "object",
+#: "nullable": true}]``, whose second branch admits any object at all; it means null only.
+_ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
+_NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
+
+
+def null_means_null(node) -> None:
+    """Make every nullable nested object in the document admit its schema or null only."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "anyOf" and isinstance(value, list):
+                node[key] = [_NULL_ONLY if item == _ANY_OBJECT_OR_NULL else item for item in value]
+            null_means_null(node[key])
+    elif isinstance(node, list):
+        for item in node:
+            null_means_null(item)
+
+
+def require_a_change(spec, plugin: MarshmallowPlugin) -> None:
+    """``minProperties: 1`` on the PATCH form of every resource: an empty edit is refused
+    (422, ``ResourceSchema``'s own check), so the document says so."""
+    from schemas.common import ResourceSchema
+
+    for key, name in plugin.converter.refs.items():
+        schema_class, partial = key[0], key[-1]
+        if partial and issubclass(schema_class, ResourceSchema):
+            spec.components.schemas[name]["minProperties"] = 1
+
+
 def register_api(app: Flask) -> None:
     """Bind flask-smorest and every blueprint to ``app``."""
     from registry.api import (
@@ -128,9 +180,9 @@ def register_api(app: Flask) -> None:
             "security": [{"bearer": []}, {}],
         },
     )
-    api = Api(
-        app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
-    )
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+    api = Api(app, spec_kwargs={"marshmallow_plugin": plugin})
+    plugin.converter.add_attribute_function(field_overrides)
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1})
     for module in (
         organizations,
@@ -153,9 +205,12 @@ def register_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     describe_path_parameters(api.spec)
+    require_a_change(api.spec, plugin)
+    null_means_null(api.spec.components.schemas)
     with app.app_context():
         describe_towns(api.spec, places.towns())
     jsonbody.document_body_errors(api.spec)
+    jsonbody.document_no_nul(api.spec)
     jsonbody.install(app)
     jsonbody.use_strict_body(Blueprint.ARGUMENTS_PARSER)
     app.after_request(vary_on_caller)

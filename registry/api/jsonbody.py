@@ -107,6 +107,34 @@ def document_body_errors(spec) -> None:
                 responses.setdefault(str(code), spec.components.get_ref("response", name))
 
 
+#: Any text without NUL, as a JSON Schema pattern.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def document_no_nul(spec) -> None:
+    """State on every string of the document (body fields and query parameters) that it
+    holds no NUL character, unless its pattern, enum or format already rules NUL out:
+    :func:`parse_body` refuses one anywhere (422)."""
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not {"pattern", "enum", "format"} & set(node):
+                node["pattern"] = NO_NUL_PATTERN
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(spec.components.schemas)
+    for operations in spec._paths.values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", []):
+                    if isinstance(parameter, dict) and parameter.get("in") == "query":
+                        walk(parameter.get("schema"))
+
+
 def load_json(req, schema):
     """webargs' ``json`` location: the body parsed by :func:`parse_body`."""
     return g.get("json_body", core.missing)
