@@ -175,6 +175,8 @@ def test_every_list_and_its_first_item_read_the_same_with_marshmallow_s_own_dump
             response = api.get(f"{API}{url}{separator}page_size=20", token=admin)
             assert response.status_code == 200, (url, response.get_json())
             found[url] = response.get_json()
+            if path == "/api/v1/jobs":  # the next run moves with the clock between the calls
+                found[url] = [{**job, "next_run_at": None} for job in found[url]]
             first = (response.get_json() or [{}])[0]
             if path in ("/api/v1/carriers", "/api/v1/organizations", "/api/v1/alerts"):
                 item = api.get(f"{API}{url}/{first['id']}", token=admin)
