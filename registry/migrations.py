@@ -766,9 +766,10 @@ _READ_PATH_INDEXES = {
     # The bureau's filtered list (type and town equal, level among a few, newest
     # accreditation first): the page and its count search ~1/300 of the carriers, in order.
     "carrier_type_town_accredited_on": ("carrier", ("type", "town", "accredited_on")),
-    # The public directory (status accredited, in pinyin order of names): pages walk the
-    # index in order.
-    "carrier_status_sort_key": ("carrier", ("status", "sort_key")),
+    # The public directory (status accredited, in pinyin order of names, then id): pages
+    # walk the index in order (with ``id`` in it, PostgreSQL does too, instead of sorting
+    # every accredited carrier).
+    "carrier_status_sort_key_id": ("carrier", ("status", "sort_key", "id")),
     # Stats grouped by type and level (and status, town), counted from the index alone.
     "carrier_type_level_status_town": ("carrier", ("type", "level", "status", "town")),
 }

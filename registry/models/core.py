@@ -91,7 +91,7 @@ class Carrier(BaseModel):
         #: ``registry.migrations._read_path_indexes`` for which query each one serves).
         indexes = (
             (("type", "town", "accredited_on"), False),
-            (("status", "sort_key"), False),
+            (("status", "sort_key", "id"), False),
             (("type", "level", "status", "town"), False),
         )
 
