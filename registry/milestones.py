@@ -20,17 +20,7 @@ from registry.models import Carrier, Milestone
 
 log = logging.getLogger(__name__)
 
-MILESTONE_FIELDS = (
-    "kind",
-    "occurred_on",
-    "level",
-    "result",
-    "certificate_no",
-    "valid_until",
-    "rectify_by",
-    "document_ref",
-    "note",
-)
+MILESTONE_FIELDS = (*state.REPLAY_FIELDS, "document_ref", "note")
 
 
 def as_dict(milestone: Milestone) -> dict[str, Any]:

@@ -269,7 +269,7 @@ def store_all_periods(batch: int = 2000) -> int:
     warning. Return how many carriers were written. Bounded memory: ``batch`` carriers at a
     time, their milestones in one query."""
     written, last = 0, 0
-    columns = [getattr(Milestone, name) for name in ("carrier", *_MILESTONE_FIELDS)]
+    columns = [getattr(Milestone, name) for name in ("carrier", *REPLAY_FIELDS)]
     while True:
         rows = list(
             Carrier.select(
@@ -320,8 +320,9 @@ def store_all_periods(batch: int = 2000) -> int:
         written += len(rows)
 
 
-#: The milestone fields the replay reads.
-_MILESTONE_FIELDS = (
+#: The milestone fields the replay reads (``registry.milestones.MILESTONE_FIELDS`` adds the
+#: ones it only shows).
+REPLAY_FIELDS = (
     "kind",
     "occurred_on",
     "level",
