@@ -175,3 +175,12 @@ def test_migrations_import_no_live_domain_code():
         "registry.migrations",
         "registry.schema",
     }, loaded
+
+
+@pytest.mark.skipif(not PG_URL, reason="a PostgreSQL storage setting")
+def test_carrier_pages_leave_room_for_in_place_updates_on_postgresql(app):
+    with app.app_context(), db.database.connection_context():
+        options = db.database.execute_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'carrier'"
+        ).fetchone()[0]
+    assert "fillfactor=80" in options
