@@ -97,8 +97,7 @@ def change_row(
 def record_changes(rows: list[dict[str, Any]]) -> None:
     """Append many audit records at once (rows made by :func:`change_row`), in order, without
     peewee's per-row SQL building (a tenth of a 10,000-row import)."""
-    now = utcnow()
-    db.insert_rows(Change, [{**row, "created_at": now, "updated_at": now} for row in rows])
+    db.insert_rows(Change, rows)
 
 
 def new_event_uid() -> str:
@@ -131,8 +130,7 @@ def emit_many(rows: list[dict[str, Any]]) -> None:
     """Write many events to the outbox at once (rows made by :func:`event_row`), in order, as
     :func:`emit` would one by one (the scan emits thousands on its worst day, an import one
     per carrier)."""
-    now = utcnow()
-    db.insert_rows(OutboxEvent, [{**row, "created_at": now, "updated_at": now} for row in rows])
+    db.insert_rows(OutboxEvent, rows)
 
 
 #: Values :func:`jsonable` returns as they are (by exact type).

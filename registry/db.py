@@ -230,11 +230,27 @@ def _compile(build: Callable[..., pw.SelectQuery], values: tuple) -> _Statement:
             slots.append(("constant", param))
     if sorted({index for kind, index in slots if kind != "constant"}) != list(range(len(values))):
         raise ValueError(f"{build.__name__}: each value must be bound as one parameter")
+    return _Statement(sql, slots, _fields_of(query), None)
+
+
+def _fields_of(query: pw.SelectQuery) -> list[pw.Field | None]:
+    """The field each column of ``query`` reads (None for an expression, e.g. a count)."""
     fields = []
     for node in query._returning:
         field = node.node if isinstance(node, pw.Alias) else node
         fields.append(field if isinstance(field, pw.Field) else None)
-    return _Statement(sql, slots, fields, None)
+    return fields
+
+
+def _converted(cursor, converters: list) -> list[tuple]:
+    """The rows of ``cursor``, each column through its converter (see :func:`converter`)."""
+    return [
+        tuple(
+            value if value is None or convert is None else convert(value)
+            for convert, value in zip(converters, row, strict=True)
+        )
+        for row in cursor.fetchall()
+    ]
 
 
 def select_once(
@@ -273,14 +289,7 @@ def select_once(
         else:
             params.append(json.dumps(list(values[slot])))
     cursor = database.execute_sql(statement.sql, params)
-    converters = statement.converters
-    rows = [
-        tuple(
-            value if value is None or convert is None else convert(value)
-            for convert, value in zip(converters, row, strict=True)
-        )
-        for row in cursor.fetchall()
-    ]
+    rows = _converted(cursor, statement.converters)
     if named and statement.row_type is None:
         statement.row_type = namedtuple("Row", [column[0] for column in cursor.description])
     if named:
@@ -294,25 +303,12 @@ def instances(query: pw.SelectQuery, model: type[pw.Model]) -> list[pw.Model]:
     """The rows of ``query`` as ``model`` instances, with the rows of the models it joins
     attached (see :func:`_instance`): what iterating a peewee query gives, at a fraction of
     its per-row cost (peewee's row processing was a third of a listed page's CPU)."""
-    fields = []
-    for node in query._returning:
-        field = node.node if isinstance(node, pw.Alias) else node
-        if not isinstance(field, pw.Field):
-            raise ValueError("instances() reads columns of models only")
-        fields.append(field)
-    converters = [converter(field) for field in fields]
+    fields = _fields_of(query)
+    if any(field is None for field in fields):  # (`in` would compare with peewee's ==)
+        raise ValueError("instances() reads columns of models only")
     cursor = database.execute_sql(*query.sql())
-    return [
-        _instance(
-            model,
-            fields,
-            tuple(
-                value if value is None or convert is None else convert(value)
-                for convert, value in zip(converters, row, strict=True)
-            ),
-        )
-        for row in cursor.fetchall()
-    ]
+    rows = _converted(cursor, [converter(field) for field in fields])
+    return [_instance(model, fields, row) for row in rows]
 
 
 def _instance(model: type[pw.Model], fields: list, row: tuple) -> pw.Model:
@@ -357,13 +353,24 @@ def insert_rows(model: type[pw.Model], rows: list[dict], ignore_conflicts: bool 
     """Insert many rows of ``model`` (dicts with the same keys, field names) in one statement
     per 500 rows, without building peewee's SQL row by row (at a scan's scale that costs more
     than the database's own work); ``ignore_conflicts`` skips rows a unique index refuses.
-    Values go through each field's ``db_value`` as peewee's own inserts do."""
+    Values go through each field's ``db_value`` as peewee's own inserts do, and a field the
+    rows leave out gets its default (``created_at``, ``updated_at``…), made once per call."""
     if not rows:
         return
-    fields = [model._meta.fields[name] for name in rows[0]]
+    named = list(rows[0])
+    defaults = {
+        field: default() if callable(default) else default
+        for field, default in model._meta.defaults.items()
+        if field.name not in rows[0]
+    }
+    fields = [model._meta.fields[name] for name in named] + list(defaults)
     columns = ", ".join(f'"{field.column_name}"' for field in fields)
     table = f'"{model._meta.table_name}"'
-    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
+    filled = tuple(field.db_value(value) for field, value in defaults.items())
+    values = [
+        tuple(field.db_value(row[field.name]) for field in fields[: len(named)]) + filled
+        for row in rows
+    ]
     cursor = database.cursor()
     if is_postgres():
         from psycopg2.extras import execute_values
