@@ -13,7 +13,7 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import among, insert_rows, locked, select_once, utcnow, write_transaction
+from registry.db import among, insert_rows, locked, select_once, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -249,7 +249,11 @@ def load_many(ids: list[int]) -> list[Carrier]:
     """Carriers with their hosts, in the order of ``ids`` (one query)."""
     if not ids:
         return []
-    rows = select_once("carriers with hosts", _with_hosts_of, ids, model=Carrier)
+    return _in_order(ids, select_once("carriers with hosts", _with_hosts_of, ids, model=Carrier))
+
+
+def _in_order(ids: list[int], rows: list[Carrier]) -> list[Carrier]:
+    """``rows`` in the order of ``ids`` (those found)."""
     found = {carrier.id: carrier for carrier in rows}
     return [found[carrier_id] for carrier_id in ids if carrier_id in found]
 
@@ -265,9 +269,7 @@ def load_presented(ids: list[int]) -> list[Carrier]:
     column's value; never save these rows."""
     if not ids:
         return []
-    rows = select_once("presented carriers", _presented_of, ids, model=Carrier)
-    found = {carrier.id: carrier for carrier in rows}
-    return [found[carrier_id] for carrier_id in ids if carrier_id in found]
+    return _in_order(ids, select_once("presented carriers", _presented_of, ids, model=Carrier))
 
 
 def _presented_of(ids) -> pw.ModelSelect:
@@ -341,9 +343,8 @@ def _insert_links(new: list[Carrier], items: list[dict]) -> None:
         ]
         unique = dict.fromkeys(tag.strip() for tag in data.get("tags") or [] if tag.strip())
         tags += [{"carrier": carrier.id, "tag": tag} for tag in unique]
-    now = utcnow()
-    for model, rows in ((CarrierPartner, partners), (CarrierTag, tags)):
-        insert_rows(model, [{**row, "created_at": now, "updated_at": now} for row in rows])
+    insert_rows(CarrierPartner, partners)
+    insert_rows(CarrierTag, tags)
 
 
 #: Registration bookkeeping that :mod:`registry.registrations` passes along (never a client's).

@@ -154,16 +154,13 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
 # --- the current registry ----------------------------------------------------------------
 
 
-def visible(
-    args: dict, skip=frozenset(), public: pw.Expression | None = None, base=None
-) -> pw.ModelSelect:
+def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -> pw.ModelSelect:
     """The carriers the caller may see, narrowed by the list filters (except ``skip``); a
     carrier not the caller's own is visible when it meets ``public`` (by default: its status
-    is public). ``base``: the query to narrow (by default the carrier table alone, so that
-    counts and stats are answered from its indexes; :func:`page` joins the hosts of one page)."""
+    is public). It reads the carrier table alone, so that counts and stats are answered from
+    its indexes (:func:`page` joins the hosts of one page)."""
     check_fields(args, args.get("sort"))
-    base = Carrier.select() if base is None else base
-    query = access.carrier_scope(base, access.principal(), public)
+    query = access.carrier_scope(Carrier.select(), access.principal(), public)
     return carriers.filter_carriers(query, args, skip=skip)
 
 
@@ -312,7 +309,7 @@ def _past_scope(args: dict) -> pw.ModelSelect:
     public = Carrier.status.in_(sorted(access.PUBLIC_STATUSES)) & CarrierPeriod.status.in_(
         sorted(access.PUBLIC_STATUSES)
     )
-    return visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public, base=Carrier.select())
+    return visible(args, skip=carriers.LIFECYCLE_FILTERS, public=public)
 
 
 #: The SQL each sort key orders by on a past day: the state from the day's period.
@@ -392,8 +389,7 @@ def stats(args: dict) -> dict:
     keys = args["group_by"].split(",")
     if "as_of" in args and not timeline.needs_dates(args, None):
         columns = [getattr(CarrierPeriod if key in RANKS else Carrier, key) for key in keys]
-        query = timeline.on_day(_past_scope(args), args["as_of"], args)
-        groups = _grouped(query, columns, keys)
+        groups = _grouped(_past_rows(args), columns, keys)
     elif "as_of" in args:
         counts = Counter(
             tuple(timeline.value_of(past, key) for key in keys) for past in as_of(args)
