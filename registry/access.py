@@ -376,6 +376,20 @@ def carrier_scope(
     return query.where(public | Carrier.id.in_(own_carrier_ids_query(who)))
 
 
+def counted_scope(
+    query: pw.ModelSelect, who: Principal | None, status: pw.Field
+) -> pw.ModelSelect | None:
+    """:func:`carrier_scope` for counts of carriers by status (``CarrierCount``): the same
+    rule where it depends on the status alone (the bureau: all; no token: the public
+    statuses), None where it does not (an operator's or partner's own carriers are counted
+    from the carrier table)."""
+    if is_bureau(who):
+        return query
+    if who is None:
+        return query.where(status.in_(sorted(PUBLIC_STATUSES)))
+    return None
+
+
 def can_see_carrier(who: Principal | None, carrier: Carrier) -> bool:
     """Whether the caller may see ``carrier`` at all: :func:`carrier_scope`'s rule for one
     carrier already read (its default ``public``)."""

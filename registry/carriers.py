@@ -197,25 +197,40 @@ LIFECYCLE_FILTERS = frozenset(
 )
 
 
-def filter_carriers(query: pw.ModelSelect, args: dict, skip=frozenset()) -> pw.ModelSelect:
+#: The filters that read only a carrier's type, level, status and town: a question made of
+#: these alone is answered from ``CarrierCount`` (see :func:`filter_carriers`).
+COUNTED_FILTERS = frozenset({"type", "level", "level_min", "status", "town"})
+
+
+def filter_carriers(
+    query: pw.ModelSelect, args: dict, skip=frozenset(), counted=Carrier
+) -> pw.ModelSelect:
     """``query`` narrowed by the carrier filters in ``args`` (the list's query parameters and
-    the filters of a target), except those named in ``skip``."""
+    the filters of a target), except those named in ``skip``.
+
+    ``counted``: the model whose ``type``, ``level``, ``status`` and ``town`` the
+    :data:`COUNTED_FILTERS` compare: ``CarrierCount`` narrows its groups by the same rules
+    (the caller passes no other filter then)."""
     wanted = {key: value for key, value in args.items() if key not in skip and value is not None}
     if "type" in wanted:
         # One type (list filters) or several (a target's filter may name a list of types).
         types = wanted["type"]
         if isinstance(types, list | tuple):
-            query = query.where(Carrier.type.in_(list(types)))
+            query = query.where(counted.type.in_(list(types)))
         else:
-            query = query.where(Carrier.type == types)
+            query = query.where(counted.type == types)
     if "level" in wanted:
-        query = query.where(Carrier.level == wanted["level"])
+        query = query.where(counted.level == wanted["level"])
     if "level_min" in wanted:
-        query = query.where(Carrier.level.in_(levels_at_least(wanted["level_min"])))
+        query = query.where(counted.level.in_(levels_at_least(wanted["level_min"])))
     if "status" in wanted:
-        query = query.where(Carrier.status == wanted["status"])
+        query = query.where(counted.status == wanted["status"])
     if "town" in wanted:
-        query = query.where(Carrier.town == wanted["town"])
+        query = query.where(counted.town == wanted["town"])
+    if counted is not Carrier:
+        if set(wanted) - COUNTED_FILTERS:
+            raise ValueError(f"Not counted by group: {sorted(set(wanted) - COUNTED_FILTERS)}")
+        return query
     if "organization_id" in wanted:
         query = query.where(Carrier.id.in_(Carrier.linked_to([wanted["organization_id"]])))
     if "tag" in wanted:

@@ -69,7 +69,7 @@ import peewee as pw
 from registry import access, carriers, names, timeline
 from registry.db import apply_sort, instances
 from registry.errors import DomainError, with_article
-from registry.models import Carrier, CarrierPeriod, Organization
+from registry.models import Carrier, CarrierCount, CarrierPeriod, Organization
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
 #: Values ranked by their vocabulary order, not their codes, when sorting and grouping.
@@ -166,10 +166,11 @@ def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -
 
 def page(args: dict, number: int, size: int) -> tuple[list[Carrier], int]:
     """Page ``number`` of the visible carriers in the list's order, with their hosts, and
-    how many there are in all (``X-Total-Count``: a COUNT on the carrier table, no row
-    loaded)."""
+    how many there are in all (``X-Total-Count``: from the counts by group, or a COUNT on
+    the carrier table; no row loaded)."""
     query = visible(args)
-    total = query.count()
+    counted = _counted(args, [])
+    total = counted[0]["count"] if counted is not None else query.count()
     ordered = (
         sort(query, args.get("sort"))
         .select(Carrier, *carriers.HOST_SUMMARY)
@@ -399,7 +400,9 @@ def stats(args: dict) -> dict:
             for group, count in counts.items()
         ]
     else:
-        groups = _grouped(visible(args), [getattr(Carrier, key) for key in keys], keys)
+        groups = _counted(args, keys)
+        if groups is None:
+            groups = _grouped(visible(args), [getattr(Carrier, key) for key in keys], keys)
     groups.sort(key=lambda group: tuple(_group_order(key, group[key]) for key in keys))
     return {"total": sum(group["count"] for group in groups), "groups": groups}
 
@@ -418,3 +421,41 @@ def _grouped(query: pw.ModelSelect, columns: list, keys: list[str]) -> list[dict
         .dicts()
     )
     return [{**{key: row[key] for key in keys}, "count": row["count"]} for row in rows]
+
+
+def _counted(args: dict, keys: list[str]) -> list[dict] | None:
+    """The groups by ``keys`` with their counts (no key: one group, the total) of the
+    carriers the caller may see, read from ``CarrierCount`` when the question is about type,
+    level, status and town alone (today's registry, :data:`carriers.COUNTED_FILTERS`, a
+    scope by status: see ``access.counted_scope``); None when it is not (then counted from
+    the carrier table). The same answer as counting :func:`visible` (tests compare them),
+    from a few hundred rows instead of an index entry per carrier."""
+    check_fields(args, args.get("sort"))
+    asked = {name for name in FILTER_FIELDS if args.get(name) is not None}
+    if "as_of" in args or asked - carriers.COUNTED_FILTERS:
+        return None
+    query = access.counted_scope(CarrierCount.select(), access.principal(), CarrierCount.status)
+    if query is None:
+        return None
+    query = carriers.filter_carriers(
+        query, {name: args[name] for name in asked}, counted=CarrierCount
+    )
+    total = pw.fn.SUM(CarrierCount.carriers)
+    if not keys:
+        return [{"count": int(query.select(pw.fn.COALESCE(total, 0)).scalar())}]
+    columns = [getattr(CarrierCount, key) for key in keys]
+    rows = (
+        query.select(*[c.alias(k) for c, k in zip(columns, keys, strict=True)], total.alias("n"))
+        .group_by(*columns)
+        .having(total > 0)
+        .dicts()
+    )
+    # ``town`` is '' for carriers without one (a key column of CarrierCount is never null).
+    return [
+        {
+            **{key: row[key] for key in keys},
+            **({"town": row["town"] or None} if "town" in keys else {}),
+            "count": int(row["n"]),
+        }
+        for row in rows
+    ]

@@ -836,6 +836,116 @@ def _carrier_fillfactor() -> None:
         database.execute_sql("ALTER TABLE carrier SET (fillfactor = 80)")
 
 
+#: SQLite: one row-level trigger per kind of write keeps ``carrier_count`` (migration 16).
+_SQLITE_COUNT_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS carrier_count_insert AFTER INSERT ON carrier BEGIN
+        INSERT INTO carrier_count (type, level, status, town, carriers)
+        VALUES (NEW.type, NEW.level, NEW.status, COALESCE(NEW.town, ''), 1)
+        ON CONFLICT (type, level, status, town) DO UPDATE SET carriers = carriers + 1;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS carrier_count_delete AFTER DELETE ON carrier BEGIN
+        UPDATE carrier_count SET carriers = carriers - 1
+        WHERE type = OLD.type AND level = OLD.level AND status = OLD.status
+          AND town = COALESCE(OLD.town, '');
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS carrier_count_update
+    AFTER UPDATE OF type, level, status, town ON carrier
+    WHEN OLD.type IS NOT NEW.type OR OLD.level IS NOT NEW.level
+      OR OLD.status IS NOT NEW.status OR OLD.town IS NOT NEW.town
+    BEGIN
+        UPDATE carrier_count SET carriers = carriers - 1
+        WHERE type = OLD.type AND level = OLD.level AND status = OLD.status
+          AND town = COALESCE(OLD.town, '');
+        INSERT INTO carrier_count (type, level, status, town, carriers)
+        VALUES (NEW.type, NEW.level, NEW.status, COALESCE(NEW.town, ''), 1)
+        ON CONFLICT (type, level, status, town) DO UPDATE SET carriers = carriers + 1;
+    END""",
+)
+
+#: PostgreSQL: one statement-level trigger per kind of write, adding each group's net change
+#: once per statement (a bulk update that moves no carrier between groups, such as the
+#: scan's version bumps, writes nothing), the groups in one order so that two statements
+#: never wait for each other's rows crosswise.
+_POSTGRES_COUNT_FUNCTION = """
+CREATE OR REPLACE FUNCTION carrier_count_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO carrier_count AS counted (type, level, status, town, carriers)
+        SELECT type, level, status, COALESCE(town, ''), COUNT(*) FROM new_rows
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (type, level, status, town)
+        DO UPDATE SET carriers = counted.carriers + EXCLUDED.carriers;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO carrier_count AS counted (type, level, status, town, carriers)
+        SELECT type, level, status, COALESCE(town, ''), -COUNT(*) FROM old_rows
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (type, level, status, town)
+        DO UPDATE SET carriers = counted.carriers + EXCLUDED.carriers;
+    ELSE
+        INSERT INTO carrier_count AS counted (type, level, status, town, carriers)
+        SELECT type, level, status, town, SUM(change) FROM (
+            SELECT type, level, status, COALESCE(town, '') AS town, 1 AS change FROM new_rows
+            UNION ALL
+            SELECT type, level, status, COALESCE(town, ''), -1 FROM old_rows
+        ) AS changes
+        GROUP BY 1, 2, 3, 4 HAVING SUM(change) <> 0 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (type, level, status, town)
+        DO UPDATE SET carriers = counted.carriers + EXCLUDED.carriers;
+    END IF;
+    RETURN NULL;
+END
+$$"""
+_POSTGRES_COUNT_TRIGGERS = (
+    """CREATE TRIGGER carrier_count_insert AFTER INSERT ON carrier
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION carrier_count_changed()""",
+    """CREATE TRIGGER carrier_count_delete AFTER DELETE ON carrier
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION carrier_count_changed()""",
+    """CREATE TRIGGER carrier_count_update AFTER UPDATE ON carrier
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION carrier_count_changed()""",
+)
+
+
+def _carrier_counts() -> None:
+    """The carriers of each type × level × status × town, kept by triggers (issue 10): the
+    stats and list totals about those fields read a few hundred rows instead of counting
+    100,000 index entries (``registry.models.CarrierCount``). Frozen: the table and triggers
+    as they were at version 16. A step that rebuilds the carrier table on SQLite (as step 6
+    did) drops its triggers and must create them again."""
+
+    class CarrierCount(pw.Model):
+        type = pw.CharField(max_length=40)
+        level = pw.CharField(max_length=20)
+        status = pw.CharField(max_length=20)
+        town = pw.CharField(max_length=40)
+        carriers = pw.IntegerField()
+
+        class Meta:
+            database = database
+            table_name = "carrier_count"
+            primary_key = pw.CompositeKey("type", "level", "status", "town")
+
+    database.create_tables([CarrierCount], safe=True)
+    if is_postgres():
+        database.execute_sql(_POSTGRES_COUNT_FUNCTION)
+        for kind in ("insert", "delete", "update"):  # the step may run again
+            database.execute_sql(f"DROP TRIGGER IF EXISTS carrier_count_{kind} ON carrier")
+        triggers = _POSTGRES_COUNT_TRIGGERS
+    else:
+        triggers = _SQLITE_COUNT_TRIGGERS
+    for trigger in triggers:
+        database.execute_sql(trigger)
+    # Counted afresh (the step may run again, e.g. after its record was removed).
+    database.execute_sql("DELETE FROM carrier_count")
+    database.execute_sql(
+        "INSERT INTO carrier_count (type, level, status, town, carriers) "
+        "SELECT type, level, status, COALESCE(town, ''), COUNT(*) FROM carrier "
+        "GROUP BY 1, 2, 3, 4"
+    )
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -874,4 +984,5 @@ MIGRATIONS = [
         "room in the carrier table's pages for in-place updates (PostgreSQL)",
         _carrier_fillfactor,
     ),
+    (16, "carriers counted by type, level, status and town, kept by triggers", _carrier_counts),
 ]

@@ -9,7 +9,9 @@ import os
 import shutil
 from collections.abc import Iterator
 
+import peewee as pw
 import pytest
+from counts_support import assert_carrier_counts_exact
 from pages import TEST_PASSWORD, post_form, session_cookie, truncate_postgres
 
 from registry import create_app, db, schema
@@ -75,6 +77,8 @@ def app(shared_app, database_url):
                 truncate_postgres(db.database.obj)
             loader.load_policies()
     yield app
+    with app.app_context(), db.database.connection_context():
+        assert_carrier_counts_exact()
     db.close_all()
 
 
@@ -268,7 +272,12 @@ def db_state(app):
         with app.app_context(), db.database.connection_context():
             state = {}
             for model in ALL_MODELS:
-                rows = list(model.select().order_by(model._meta.primary_key).dicts())
+                key = model._meta.primary_key
+                if isinstance(key, pw.CompositeKey):
+                    key = [model._meta.fields[name] for name in key.field_names]
+                rows = list(
+                    model.select().order_by(*([key] if isinstance(key, pw.Field) else key)).dicts()
+                )
                 if model is Token:
                     for row in rows:
                         row.pop("last_used_at")

@@ -162,3 +162,76 @@ def test_concurrent_if_match_writers_lose_nothing(
     assert recorded == MILESTONES + 1  # and the accreditation before the clients started
     assert stored.__data__ == replayed.__data__
     assert stored.status == "accredited"  # the last milestone completed the rectification
+
+
+def test_concurrent_writers_keep_the_carrier_counts(server, make_token, org_factory):
+    """Four clients create, move (town and level) and delete carriers of one group at once
+    while a fifth reads the stats: the counts the stats read (kept by triggers, migration
+    16) end equal to the carriers (and the teardown compares them group by group)."""
+    tokens = [make_token("bureau_admin", name=f"counter-{n}") for n in range(5)]
+    hosts = [org_factory()["id"] for _ in range(4)]
+    carriers_url = f"{server}/api/v1/carriers"
+    stats_url = f"{server}/api/v1/stats/carriers?group_by=type,level,town&type=maker_space"
+    failures: list[str] = []
+    done = threading.Event()
+    reads: Counter = Counter()
+
+    def client(number: int) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {tokens[number]}"
+        try:
+            for step in range(8):
+                body = {
+                    "name": f"并发载体{number}-{step}",
+                    "type": "maker_space",
+                    "level": "county",
+                    "town": "周巷镇",
+                    "host_organization_id": hosts[number],
+                }
+                created = session.post(carriers_url, json=body, timeout=60)
+                if created.status_code != 201:
+                    failures.append(f"create: {created.status_code} {created.text}")
+                    continue
+                url = f"{carriers_url}/{created.json()['id']}"
+                moved = session.patch(
+                    url,
+                    json={"town": "古塘街道", "level": "municipal"},
+                    headers={"If-Match": created.headers["ETag"]},
+                    timeout=60,
+                )
+                if moved.status_code != 200:
+                    failures.append(f"move: {moved.status_code} {moved.text}")
+                    continue
+                if step % 2:
+                    gone = session.delete(url, headers={"If-Match": moved.headers["ETag"]})
+                    if gone.status_code != 204:
+                        failures.append(f"delete: {gone.status_code} {gone.text}")
+        except Exception as error:  # reported below: a thread must not die silently
+            failures.append(repr(error))
+
+    def reader() -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {tokens[4]}"
+        try:
+            while not done.is_set():
+                reads[session.get(stats_url, timeout=60).status_code] += 1
+        except Exception as error:
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    done.set()
+    watcher.join(timeout=60)
+    assert not any(thread.is_alive() for thread in [*threads, watcher]), "clients did not finish"
+    assert not failures, failures[:5]
+    assert set(reads) == {200}, reads
+    final = requests.get(stats_url, headers={"Authorization": f"Bearer {tokens[4]}"}, timeout=30)
+    assert final.json() == {
+        "total": 16,
+        "groups": [{"type": "maker_space", "level": "municipal", "town": "古塘街道", "count": 16}],
+    }

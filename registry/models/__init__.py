@@ -2,7 +2,13 @@
 
 from registry.models.access import Principal, SignInAttempt, SiteSecret, Token
 from registry.models.audit import Change, OutboxEvent
-from registry.models.core import Carrier, CarrierPartner, CarrierTag, Organization
+from registry.models.core import (
+    Carrier,
+    CarrierCount,
+    CarrierPartner,
+    CarrierTag,
+    Organization,
+)
 from registry.models.jobs import Alert, JobRun, SchedulerLock
 from registry.models.lifecycle import (
     AnnualReport,
@@ -19,6 +25,7 @@ from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 ALL_MODELS = [
     Organization,
     Carrier,
+    CarrierCount,
     CarrierPartner,
     CarrierTag,
     Principal,
@@ -47,6 +54,7 @@ __all__ = [
     "Alert",
     "AnnualReport",
     "Carrier",
+    "CarrierCount",
     "CarrierPartner",
     "CarrierPeriod",
     "CarrierTag",

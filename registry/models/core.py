@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from registry.db import BaseModel
+from registry.db import BaseModel, database
 from registry.models.fields import JSONField
 
 
@@ -127,3 +127,27 @@ class CarrierTag(BaseModel):
 
     class Meta:
         indexes = ((("carrier", "tag"), True),)
+
+
+class CarrierCount(pw.Model):
+    """How many carriers there are of each type × level × status × town (issue 10): what
+    ``/stats/carriers`` and list totals read when their question is about those four fields
+    alone (``registry.directory``), instead of counting up to every carrier's index entry.
+
+    Never written by the application: triggers on the carrier table (migration 16) change
+    it in the same statement as every insert, delete and change of one of the four fields,
+    whichever code or SQL makes it, so that it is exact in every transaction's view. A
+    carrier without a town counts under ``town = ''`` (a key column cannot be null). Rows
+    may hold 0 once their last carrier left the group.
+    """
+
+    type = pw.CharField(max_length=40)
+    level = pw.CharField(max_length=20)
+    status = pw.CharField(max_length=20)
+    town = pw.CharField(max_length=40)
+    carriers = pw.IntegerField()
+
+    class Meta:
+        database = database
+        table_name = "carrier_count"
+        primary_key = pw.CompositeKey("type", "level", "status", "town")

@@ -1,0 +1,153 @@
+"""Carrier counts kept by triggers (issue 10, migration 16): ``/stats/carriers`` and the
+list's ``X-Total-Count`` read ``carrier_count`` when the question is about type, level,
+status and town alone, and answer exactly what counting the carriers answers.
+
+Every test's database is also held to it at teardown
+(``counts_support.assert_carrier_counts_exact``), so that each write path the suite takes
+keeps the counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+from counts_support import assert_carrier_counts_exact
+
+from registry import db, directory
+from registry.models import Carrier, CarrierCount, CarrierPeriod
+
+TOWNS = ("周巷镇", "古塘街道", None)
+TYPES = ("skill_master_studio", "postdoc_workstation")
+LEVELS = ("county", "municipal", "provincial")
+
+
+@pytest.fixture
+def spread(carrier_factory, accredit, org_factory):
+    """Twelve carriers over two types, three levels, two towns and none, three statuses."""
+    made = []
+    for index, (type_, level, town) in enumerate(itertools.product(TYPES, LEVELS, TOWNS)):
+        if index >= 12:
+            break
+        fields = {"type": type_, "level": level}
+        if town:
+            fields["town"] = town
+        carrier = carrier_factory(**fields)
+        if index % 3 != 2:
+            accredit(carrier["id"], "2020-03-01")
+        made.append(carrier)
+    return made
+
+
+def _all_listed(api, token, query: str) -> list[dict]:
+    items, page = [], 1
+    while True:
+        response = api.get(f"/api/v1/carriers?{query}&page={page}&page_size=100", token=token)
+        assert response.status_code == 200, response.get_json()
+        items += response.get_json()
+        if len(items) >= int(response.headers["X-Total-Count"]):
+            return items
+        page += 1
+
+
+QUERIES = [
+    "",
+    "type=skill_master_studio",
+    "level_min=municipal",
+    "level=county&town=周巷镇",
+    "status=accredited",
+    "status=applying&type=postdoc_workstation",
+    "town=古塘街道&level_min=provincial",
+]
+
+
+@pytest.mark.parametrize("caller", ["admin", "anonymous", "operator"])
+def test_stats_and_totals_equal_counting_the_listed_carriers(
+    api, admin, make_token, spread, caller
+):
+    token = {
+        "admin": admin,
+        "anonymous": None,
+        # An operator of the first carrier's host: its own carriers beside the public ones
+        # (counted from the carrier table).
+        "operator": make_token("operator", [spread[0]["host_organization_id"]]),
+    }[caller]
+    for query in QUERIES:
+        listed = _all_listed(api, token, query)
+        first = api.get(f"/api/v1/carriers?{query}&page_size=1", token=token)
+        assert int(first.headers["X-Total-Count"]) == len(listed), query
+        for group_by in ("type,level", "status", "town", "level,status,town,type"):
+            keys = group_by.split(",")
+            answer = api.get(f"/api/v1/stats/carriers?{query}&group_by={group_by}", token=token)
+            assert answer.status_code == 200, answer.get_json()
+            body = answer.get_json()
+            counted = Counter(tuple(item[key] for key in keys) for item in listed)
+            assert {
+                tuple(group[key] for key in keys): group["count"] for group in body["groups"]
+            } == dict(counted), (query, group_by)
+            assert body["total"] == len(listed)
+    if caller == "anonymous":
+        assert {item["status"] for item in listed} <= {"accredited"}
+
+
+def test_the_counted_path_serves_the_bureau_and_the_public_only(app, spread, in_db):
+    from flask import g
+
+    from registry.models import Principal
+
+    callers = {
+        "bureau": Principal(role="bureau_viewer", name="b", organization_ids=[]),
+        "public": None,
+        "operator": Principal(id=1, role="operator", name="o", organization_ids=[1]),
+    }
+    with app.test_request_context(), db.database.connection_context():
+        for name, who in callers.items():
+            g.principal = who
+            for args in ({}, {"town": "周巷镇"}, {"tag": "非遗"}, {"q": "示例"}):
+                groups = directory._counted(args, ["type"])
+                usable = name != "operator" and not {"tag", "q"} & set(args)
+                assert (groups is not None) == usable, (name, args)
+                if usable:
+                    full = directory._grouped(directory.visible(args), [Carrier.type], ["type"])
+                    key = lambda group: group["type"]  # noqa: E731
+                    assert sorted(groups, key=key) == sorted(full, key=key)
+
+
+def test_every_kind_of_write_keeps_the_counts(app, spread, in_db):
+    """Writes straight to the table, as a migration or an operator's SQL would make them:
+    the triggers count them too."""
+    with in_db():
+        assert_carrier_counts_exact()
+        ids = [carrier["id"] for carrier in spread]
+        # One statement moving carriers between groups (town, then level and status).
+        Carrier.update(town="古塘街道").where(Carrier.id.in_(ids[:5])).execute()
+        assert_carrier_counts_exact()
+        Carrier.update(level="national", status="revoked").where(Carrier.id.in_(ids[3:8])).execute()
+        assert_carrier_counts_exact()
+        # An update that moves no carrier (the scan's version bumps) leaves the counts alone.
+        before = list(CarrierCount.select().order_by(CarrierCount.type).dicts())
+        Carrier.update(version=Carrier.version + 1).execute()
+        assert list(CarrierCount.select().order_by(CarrierCount.type).dicts()) == before
+        # A carrier without a town counts under '', and shows as null.
+        Carrier.update(town=None).where(Carrier.id == ids[0]).execute()
+        assert_carrier_counts_exact()
+        CarrierPeriod.delete().where(CarrierPeriod.carrier == ids[-1]).execute()
+        Carrier.delete().where(Carrier.id == ids[-1]).execute()
+        assert_carrier_counts_exact()
+        # A write that fails leaves the counts of its statement undone with it.
+        with pytest.raises(RuntimeError), db.database.atomic():
+            Carrier.update(type="maker_space").where(Carrier.id.in_(ids[:3])).execute()
+            raise RuntimeError("rolled back")
+        assert_carrier_counts_exact()
+        assert (
+            not CarrierCount.select()
+            .where(CarrierCount.type == "maker_space", CarrierCount.carriers != 0)
+            .exists()
+        )
+
+
+def test_a_town_left_empty_is_counted_as_null(api, admin, carrier_factory):
+    carrier_factory(type="maker_space")
+    body = api.get("/api/v1/stats/carriers?group_by=town&type=maker_space", token=admin).get_json()
+    assert body == {"total": 1, "groups": [{"town": None, "count": 1}]}
