@@ -10,6 +10,7 @@ database errors mean "unavailable, retry later" (:func:`unavailable`: answered 5
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -190,7 +191,34 @@ def converter(field: pw.Field | None):
     kind = type(target)
     if kind.python_value is pw.Field.python_value and kind.adapt in _UNCHANGED:
         return None
+    if kind.python_value is pw.Field.python_value and kind.adapt is pw.DateTimeField.adapt:
+        return _from_iso(field.python_value, dt.datetime.fromisoformat, (19, 26))
+    if kind.python_value is pw.Field.python_value and kind.adapt is pw.DateField.adapt:
+        return _from_iso(field.python_value, dt.date.fromisoformat, (10,))
     return field.python_value
+
+
+def _from_iso(python_value, parse, lengths: tuple[int, ...]):
+    """``python_value`` for SQLite's stored text, the forms peewee writes
+    (``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM:SS[.ffffff]``) parsed by ``fromisoformat`` (C)
+    rather than by peewee's ``strptime`` over each format in turn (a tenth of a listed
+    page's CPU); anything else, and the drivers' own date objects, through peewee."""
+
+    def convert(value):
+        if (
+            type(value) is str
+            and len(value) in lengths
+            and value[10:11] in ("", " ")
+            and value[19:20] in ("", ".")
+            and value[20:].isdigit() is (len(value) > 20)
+        ):
+            try:
+                return parse(value)
+            except ValueError:  # no such day: peewee gives the text back
+                pass
+        return python_value(value)
+
+    return convert
 
 
 #: Statements built once per process: ``(name, engine)`` -> :class:`_Statement`.
@@ -203,7 +231,8 @@ class _Statement:
 
     def __init__(self, sql: str, slots: list, fields: list, row_type) -> None:
         self.sql, self.slots, self.fields, self.row_type = sql, slots, fields, row_type
-        self.converters = [converter(field) for field in fields]
+        self.converters = _conversions(fields)
+        self.layouts: dict[type[pw.Model], tuple] = {}
 
 
 def _marker(index: int, value):
@@ -242,15 +271,27 @@ def _fields_of(query: pw.SelectQuery) -> list[pw.Field | None]:
     return fields
 
 
-def _converted(cursor, converters: list) -> list[tuple]:
-    """The rows of ``cursor``, each column through its converter (see :func:`converter`)."""
-    return [
-        tuple(
-            value if value is None or convert is None else convert(value)
-            for convert, value in zip(converters, row, strict=True)
-        )
-        for row in cursor.fetchall()
-    ]
+def _conversions(fields: list) -> list[tuple[int, Callable]]:
+    """``(index, converter)`` of each column that needs converting (see :func:`converter`)."""
+    found = [(index, converter(field)) for index, field in enumerate(fields)]
+    return [(index, convert) for index, convert in found if convert is not None]
+
+
+def _converted(cursor, conversions: list[tuple[int, Callable]]) -> list[tuple]:
+    """The rows of ``cursor``, each column that needs it through its converter (the others,
+    integers and text, as the driver gives them)."""
+    rows = cursor.fetchall()
+    if not conversions:
+        return rows
+    converted = []
+    for row in rows:
+        row = list(row)
+        for index, convert in conversions:
+            value = row[index]
+            if value is not None:
+                row[index] = convert(value)
+        converted.append(tuple(row))
+    return converted
 
 
 def select_once(
@@ -261,7 +302,7 @@ def select_once(
     model: type[pw.Model] | None = None,
 ) -> list:
     """The rows of the query ``build(*values)``, as tuples (``named``: namedtuples;
-    ``model``: instances of it, see :func:`_instance`), each column converted as peewee
+    ``model``: instances of it, see :func:`_instances`), each column converted as peewee
     converts it, with the query's SQL built only on the first call per process and engine.
 
     peewee builds a query's SQL anew on every execution; for the small reads of every
@@ -296,35 +337,42 @@ def select_once(
         return [statement.row_type(*row) for row in rows]
     if model is None:
         return rows
-    return [_instance(model, statement.fields, row) for row in rows]
+    layout = statement.layouts.get(model)
+    if layout is None:
+        layout = statement.layouts[model] = _layout(model, statement.fields)
+    return _instances(model, layout, rows)
 
 
-def instances(query: pw.SelectQuery, model: type[pw.Model]) -> list[pw.Model]:
-    """The rows of ``query`` as ``model`` instances, with the rows of the models it joins
-    attached (see :func:`_instance`): what iterating a peewee query gives, at a fraction of
-    its per-row cost (peewee's row processing was a third of a listed page's CPU)."""
-    fields = _fields_of(query)
-    if any(field is None for field in fields):  # (`in` would compare with peewee's ==)
-        raise ValueError("instances() reads columns of models only")
-    cursor = database.execute_sql(*query.sql())
-    rows = _converted(cursor, [converter(field) for field in fields])
-    return [_instance(model, fields, row) for row in rows]
+def _layout(model: type[pw.Model], fields: list) -> tuple:
+    """Where each model's columns are in a row of ``fields``: ``(own, joined)``, ``own`` the
+    ``(name, index)`` of ``model``'s columns, ``joined`` one ``(foreign key name, related
+    model, its (name, index) pairs)`` per foreign key of ``model`` whose model was read too."""
+    columns: dict[type[pw.Model], list[tuple[str, int]]] = {}
+    for index, field in enumerate(fields):
+        columns.setdefault(field.model, []).append((field.name, index))
+    joined = [
+        (key.name, key.rel_model, columns[key.rel_model])
+        for key in model._meta.refs
+        if key.rel_model in columns
+    ]
+    return columns[model], joined
 
 
-def _instance(model: type[pw.Model], fields: list, row: tuple) -> pw.Model:
-    """A ``model`` row read by :func:`select_once`, with the rows of the models it joins
-    attached through its foreign keys (``carrier.host_organization``), none of them dirty."""
-    data: dict[type[pw.Model], dict] = {}
-    for field, value in zip(fields, row, strict=True):
-        data.setdefault(field.model, {})[field.name] = value
-    instance = model(__no_default__=True)
-    instance.__data__ = data.pop(model)
-    for foreign_key in model._meta.refs:
-        if foreign_key.rel_model in data:
-            related = foreign_key.rel_model(__no_default__=True)
-            related.__data__ = data[foreign_key.rel_model]
-            instance.__rel__[foreign_key.name] = related
-    return instance
+def _instances(model: type[pw.Model], layout: tuple, rows: list[tuple]) -> list[pw.Model]:
+    """``model`` instances of ``rows`` (see :func:`_layout`), with the rows of the models they
+    join attached through their foreign keys (``carrier.host_organization``), none of them
+    dirty: what peewee's own row processing gives."""
+    own, joined = layout
+    made = []
+    for row in rows:
+        instance = model(__no_default__=True)
+        instance.__data__ = {name: row[index] for name, index in own}
+        for key_name, related_model, columns in joined:
+            related = related_model(__no_default__=True)
+            related.__data__ = {name: row[index] for name, index in columns}
+            instance.__rel__[key_name] = related
+        made.append(instance)
+    return made
 
 
 def not_for_index(column):

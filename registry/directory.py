@@ -67,9 +67,9 @@ from collections import Counter
 import peewee as pw
 
 from registry import access, carriers, names, timeline
-from registry.db import apply_sort, instances
+from registry.db import apply_sort
 from registry.errors import DomainError, with_article
-from registry.models import Carrier, CarrierCount, CarrierPeriod, Organization
+from registry.models import Carrier, CarrierCount, CarrierPeriod
 from registry.vocabulary import CARRIER_STATUSES, CARRIER_TYPES, LEVELS
 
 #: Values ranked by their vocabulary order, not their codes, when sorting and grouping.
@@ -167,17 +167,18 @@ def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -
 def page(args: dict, number: int, size: int) -> tuple[list[Carrier], int]:
     """Page ``number`` of the visible carriers in the list's order, with their hosts, and
     how many there are in all (``X-Total-Count``: from the counts by group, or a COUNT on
-    the carrier table; no row loaded)."""
+    the carrier table; no row loaded).
+
+    Two reads: the page's ids in order, from the carrier table and its indexes alone, then
+    those carriers with what the list shows of them (``carriers.load_presented``, a
+    statement built once): sorting only ids, instead of whole rows, and building the SQL of
+    one column instead of twenty-four, was a quarter of a page's CPU. A carrier deleted
+    between the two is left out of the page. The rows are not whole: never save them."""
     query = visible(args)
     counted = _counted(args, [])
     total = counted[0]["count"] if counted is not None else query.count()
-    ordered = (
-        sort(query, args.get("sort"))
-        .select(Carrier, *carriers.HOST_SUMMARY)
-        .join(Organization)
-        .paginate(number, size)
-    )
-    return instances(ordered, Carrier), total
+    ordered = sort(query, args.get("sort")).select(Carrier.id).paginate(number, size)
+    return carriers.load_presented([carrier_id for (carrier_id,) in ordered.tuples()]), total
 
 
 def _ranked(column: pw.Field, codes: list[str]) -> pw.Case:

@@ -8,6 +8,7 @@ import datetime as dt
 import decimal
 
 import marshmallow as ma
+import peewee as pw
 import pytest
 from marshmallow import fields
 
@@ -156,3 +157,35 @@ def test_a_statement_that_does_not_bind_a_value_as_one_parameter_is_refused(app)
     with app.app_context(), db.database.connection_context():
         with pytest.raises(ValueError, match="one parameter"):
             db.select_once("test spread", spread, [1, 2])
+
+
+@pytest.mark.parametrize(
+    "field", [pw.DateTimeField(), pw.DateField(), pw.DateTimeField(null=True)], ids=repr
+)
+def test_dates_are_converted_as_peewee_converts_them(field):
+    """``db.converter`` reads SQLite's date texts with ``fromisoformat``: the same values as
+    peewee's ``python_value`` for every form, those it does not parse itself included."""
+    convert = db.converter(field)
+    texts = [
+        "2026-12-07",
+        "2026-12-07 17:42:34",
+        "2026-12-07 17:42:34.123456",
+        "2026-12-07 17:42:34.12",
+        "2026-12-07T17:42:34",
+        "2026-12-07 17:42:34.123+08",
+        "2026-12-07 17:42:34+08:00",
+        "2026-02-29",
+        "not a date",
+        "",
+        dt.datetime(2026, 12, 7, 17, 42),
+        dt.date(2026, 12, 7),
+        None,
+    ]
+    for text in texts:
+        try:
+            expected = field.python_value(text)
+        except ValueError as error:
+            with pytest.raises(type(error)):
+                convert(text)
+            continue
+        assert convert(text) == expected and type(convert(text)) is type(expected), text
