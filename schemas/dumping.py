@@ -62,6 +62,28 @@ def _value_function(field: fields.Field, attr: str) -> Callable[[Any, Any], Any]
     return lambda value, obj: serialize(value, attr, obj)
 
 
+def _inline(field: fields.Field) -> tuple[str, Any] | None:
+    """How :func:`_plan`'s generated code may answer ``field`` without a call: ``("same",
+    type)`` when a value of that type is output as it is, ``("date", None)`` for an ISO date
+    (the cases of :func:`_value_function`); None otherwise."""
+    kind = type(field)
+    same = _SAME_WHEN.get(kind)
+    if same is not None and not getattr(field, "as_string", False):
+        return "same", same
+    if kind is fields.Date and field.format in (None, "iso"):
+        return "date", None
+    if kind is fields.List:
+        inner = _inline(field.inner)
+        if inner is not None and inner[0] == "same":
+            return "list of same", inner[1]
+        return None
+    if kind is fields.Nested:
+        dump = dumper_for(field.schema)
+        if dump is not None:
+            return ("nested many" if field.schema.many or field.many else "nested"), dump
+    return None
+
+
 def dumper_for(schema: ma.Schema) -> Callable[[Any], dict] | None:
     """The fast dump of one object by ``schema`` (made once per schema instance), or None
     when marshmallow must dump it itself (see the module's docstring)."""
@@ -84,23 +106,62 @@ def _plan(schema: ma.Schema) -> Callable[[Any], dict] | None:
         if not field._CHECK_ATTRIBUTE or "." in source:
             return None
         key = field.data_key if field.data_key is not None else attr
-        plan.append((key, source, _value_function(field, attr), field.dump_default))
-    slow = ma.Schema._serialize
+        plan.append((key, source, _value_function(field, attr), field.dump_default, field))
+    return _generated(schema, plan)
 
-    def dump(obj: Any) -> dict:
-        if type(obj) is not dict:
-            return slow(schema, obj, many=False)
-        out = {}
-        for key, source, value_of, default in plan:
-            value = obj.get(source, missing)
-            if value is missing:
-                if default is missing:
-                    continue
-                value = default() if callable(default) else default
-            out[key] = value_of(value, obj)
-        return out
 
-    return dump
+def _generated(schema: ma.Schema, plan: list) -> Callable[[Any], dict]:
+    """The dump of one object by ``plan``, as the source of one Python function made with
+    ``exec``: one statement per field, the common types answered inline (see
+    :func:`_inline`), without a call per field. Names and keys enter the source only as
+    ``repr`` literals; values only through the function's namespace. A non-dict object goes
+    to marshmallow."""
+    namespace: dict[str, Any] = {
+        "missing": missing,
+        "slow": ma.Schema._serialize,
+        "schema": schema,
+        "date": dt.date,
+    }
+    lines = [
+        "def dump(obj):",
+        "    if type(obj) is not dict:",
+        "        return slow(schema, obj, many=False)",
+        "    get = obj.get",
+        "    out = {}",
+    ]
+    for index, (key, source, value_of, default, field) in enumerate(plan):
+        namespace[f"f{index}"] = value_of
+        inline = _inline(field)
+        how, what = inline or (None, None)
+        namespace[f"t{index}"] = what
+        if how == "same":
+            value = f"v if v is None or type(v) is t{index} else f{index}(v, obj)"
+        elif how == "date":
+            value = f"v.isoformat() if type(v) is date else f{index}(v, obj)"
+        elif how == "list of same":
+            value = (
+                f"None if v is None else [x if x is None or type(x) is t{index} "
+                f"else f{index}([x], obj)[0] for x in v]"
+            )
+        elif how == "nested":
+            value = f"None if v is None else t{index}(v)"
+        elif how == "nested many":
+            value = f"None if v is None else [t{index}(x) for x in v]"
+        else:
+            value = f"f{index}(v, obj)"
+        lines.append(f"    v = get({source!r}, missing)")
+        if default is missing:
+            lines.append("    if v is not missing:")
+            lines.append(f"        out[{key!r}] = {value}")
+        else:
+            namespace[f"d{index}"] = default
+            fill = f"d{index}()" if callable(default) else f"d{index}"
+            lines.append("    if v is missing:")
+            lines.append(f"        v = {fill}")
+            lines.append(f"    out[{key!r}] = {value}")
+    lines.append("    return out")
+    exec(compile("\n".join(lines), f"<dump of {type(schema).__name__}>", "exec"), namespace)
+    return namespace["dump"]
 
 
 class FastDumpSchema(ma.Schema):
