@@ -378,16 +378,22 @@ def carrier_scope(
 
 def counted_scope(
     query: pw.ModelSelect, who: Principal | None, status: pw.Field
-) -> pw.ModelSelect | None:
-    """:func:`carrier_scope` for counts of carriers by status (``CarrierCount``): the same
-    rule where it depends on the status alone (the bureau: all; no token: the public
-    statuses), None where it does not (an operator's or partner's own carriers are counted
-    from the carrier table)."""
+) -> tuple[pw.ModelSelect, pw.ModelSelect | None]:
+    """:func:`carrier_scope` split for counting from counts by status (``CarrierCount``):
+    ``(counted, own)``, ``query`` narrowed to the groups the caller sees by their status
+    (the bureau: all; everyone else: the public statuses), and, for an operator or partner,
+    the carrier query of its own carriers whose status is not public, to be counted beside
+    them (None for the others). Together they are the carriers :func:`carrier_scope`
+    gives, each counted once."""
     if is_bureau(who):
-        return query
+        return query, None
+    counted = query.where(status.in_(sorted(PUBLIC_STATUSES)))
     if who is None:
-        return query.where(status.in_(sorted(PUBLIC_STATUSES)))
-    return None
+        return counted, None
+    own = Carrier.select().where(
+        Carrier.id.in_(own_carrier_ids_query(who)) & Carrier.status.not_in(sorted(PUBLIC_STATUSES))
+    )
+    return counted, own
 
 
 def can_see_carrier(who: Principal | None, carrier: Carrier) -> bool:

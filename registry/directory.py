@@ -426,37 +426,49 @@ def _grouped(query: pw.ModelSelect, columns: list, keys: list[str]) -> list[dict
 
 def _counted(args: dict, keys: list[str]) -> list[dict] | None:
     """The groups by ``keys`` with their counts (no key: one group, the total) of the
-    carriers the caller may see, read from ``CarrierCount`` when the question is about type,
-    level, status and town alone (today's registry, :data:`carriers.COUNTED_FILTERS`, a
-    scope by status: see ``access.counted_scope``); None when it is not (then counted from
-    the carrier table). The same answer as counting :func:`visible` (tests compare them),
+    carriers the caller may see, from ``CarrierCount`` when the question is about type,
+    level, status and town alone (today's registry, :data:`carriers.COUNTED_FILTERS`); None
+    when it is not (then counted from the carrier table). The groups' counts cover the
+    carriers seen by their status; an operator's or partner's own carriers of other
+    statuses are counted from the carrier table beside them (``access.counted_scope``). The
+    same answer as counting :func:`visible` (tests compare them for every kind of caller),
     from a few hundred rows instead of an index entry per carrier."""
     check_fields(args, args.get("sort"))
     asked = {name for name in FILTER_FIELDS if args.get(name) is not None}
     if "as_of" in args or asked - carriers.COUNTED_FILTERS:
         return None
-    query = access.counted_scope(CarrierCount.select(), access.principal(), CarrierCount.status)
-    if query is None:
-        return None
-    query = carriers.filter_carriers(
-        query, {name: args[name] for name in asked}, counted=CarrierCount
+    filters = {name: args[name] for name in asked}
+    query, own = access.counted_scope(
+        CarrierCount.select(), access.principal(), CarrierCount.status
     )
-    total = pw.fn.SUM(CarrierCount.carriers)
-    if not keys:
-        return [{"count": int(query.select(pw.fn.COALESCE(total, 0)).scalar())}]
+    query = carriers.filter_carriers(query, filters, counted=CarrierCount)
     columns = [getattr(CarrierCount, key) for key in keys]
+    total = pw.fn.SUM(CarrierCount.carriers)
     rows = (
         query.select(*[c.alias(k) for c, k in zip(columns, keys, strict=True)], total.alias("n"))
         .group_by(*columns)
         .having(total > 0)
-        .dicts()
+        .tuples()
+        if keys
+        else query.select(pw.fn.COALESCE(total, 0)).tuples()
     )
-    # ``town`` is '' for carriers without one (a key column of CarrierCount is never null).
+    counts: Counter = Counter()
+    for *group, count in rows:
+        # ``town`` is '' for carriers without one (a key column of CarrierCount is never null).
+        counts[
+            tuple(
+                value or None if key == "town" else value
+                for key, value in zip(keys, group, strict=True)
+            )
+        ] += int(count)
+    if own is not None:
+        own = carriers.filter_carriers(own, filters)
+        for group in _grouped(own, [getattr(Carrier, key) for key in keys], keys):
+            counts[tuple(group[key] for key in keys)] += group["count"]
+    if not keys:
+        return [{"count": counts[()]}]
     return [
-        {
-            **{key: row[key] for key in keys},
-            **({"town": row["town"] or None} if "town" in keys else {}),
-            "count": int(row["n"]),
-        }
-        for row in rows
+        {**dict(zip(keys, group, strict=True)), "count": count}
+        for group, count in counts.items()
+        if count
     ]

@@ -69,9 +69,11 @@ def test_stats_and_totals_equal_counting_the_listed_carriers(
     token = {
         "admin": admin,
         "anonymous": None,
-        # An operator of the first carrier's host: its own carriers beside the public ones
-        # (counted from the carrier table).
-        "operator": make_token("operator", [spread[0]["host_organization_id"]]),
+        # An operator of an accredited carrier's host and of one still applying: its own
+        # carriers beside the public ones (those applying counted from the carrier table).
+        "operator": make_token(
+            "operator", [spread[0]["host_organization_id"], spread[2]["host_organization_id"]]
+        ),
     }[caller]
     for query in QUERIES:
         listed = _all_listed(api, token, query)
@@ -91,27 +93,37 @@ def test_stats_and_totals_equal_counting_the_listed_carriers(
         assert {item["status"] for item in listed} <= {"accredited"}
 
 
-def test_the_counted_path_serves_the_bureau_and_the_public_only(app, spread, in_db):
+def test_the_counts_answer_every_caller_as_counting_the_carriers(app, spread, in_db):
     from flask import g
 
     from registry.models import Principal
 
+    own = [spread[0]["host_organization_id"], spread[2]["host_organization_id"]]
     callers = {
         "bureau": Principal(role="bureau_viewer", name="b", organization_ids=[]),
         "public": None,
-        "operator": Principal(id=1, role="operator", name="o", organization_ids=[1]),
+        "operator": Principal(id=1, role="operator", name="o", organization_ids=own),
+        "partner": Principal(id=2, role="partner", name="p", organization_ids=own),
     }
     with app.test_request_context(), db.database.connection_context():
         for name, who in callers.items():
             g.principal = who
-            for args in ({}, {"town": "周巷镇"}, {"tag": "非遗"}, {"q": "示例"}):
-                groups = directory._counted(args, ["type"])
-                usable = name != "operator" and not {"tag", "q"} & set(args)
-                assert (groups is not None) == usable, (name, args)
-                if usable:
-                    full = directory._grouped(directory.visible(args), [Carrier.type], ["type"])
-                    key = lambda group: group["type"]  # noqa: E731
-                    assert sorted(groups, key=key) == sorted(full, key=key)
+            for args in (
+                {},
+                {"town": "周巷镇"},
+                {"status": "applying"},
+                {"tag": "非遗"},
+                {"q": "示例"},
+            ):
+                for keys in ([], ["type"], ["status", "town"]):
+                    groups = directory._counted(args, keys)
+                    assert (groups is None) == bool({"tag", "q"} & set(args)), (name, args)
+                    if groups is None:
+                        continue
+                    columns = [getattr(Carrier, key) for key in keys]
+                    full = directory._grouped(directory.visible(args), columns, keys)
+                    expected = [group for group in full if group["count"] or not keys]
+                    assert sorted(groups, key=str) == sorted(expected, key=str), (name, args)
 
 
 def test_every_kind_of_write_keeps_the_counts(app, spread, in_db):
