@@ -4,11 +4,13 @@ marshmallow serializes every field of every row through ``Field.serialize`` →
 ``get_value`` → ``_serialize``: for a page of 50 carriers that was a third of the request's
 CPU (issue 10). :func:`dumper_for` turns a schema's ``dump_fields`` into a plan made once
 per schema instance — for each field its output key, its source key and a function for its
-value — and :class:`FastDumpSchema` uses it when the object is a ``dict`` (what the domain
-functions return). It gives exactly what marshmallow gives (``tests/test_dumping.py``
+value — and then into one generated Python function with a statement per field
+(:func:`_generated`), which :class:`FastDumpSchema` uses when the object is a ``dict``
+(what the domain functions return). It gives exactly what marshmallow gives (``tests/test_dumping.py``
 compares both on every kind of field and on the demo data through the API): the common
 types (``String``, ``Integer``, ``Boolean``, ISO ``Date``) are answered without a call when
-the value already has the output type, ``Nested`` and ``List`` are planned recursively, and
+the value already has the output type (inline in the generated code, as are lists of them
+and nested schemas), ``Nested`` and ``List`` are planned recursively, and
 every other field, or a value of another type, goes to the field's own ``_serialize``. A
 schema with dump hooks, its own ``get_attribute``, or a field that does not read an attribute
 (``Method``, ``Function``) is dumped by marshmallow unchanged.
