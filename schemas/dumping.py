@@ -6,14 +6,15 @@ CPU (issue 10). :func:`dumper_for` turns a schema's ``dump_fields`` into a plan 
 per schema instance — for each field its output key, its source key and a function for its
 value — and then into one generated Python function with a statement per field
 (:func:`_generated`), which :class:`FastDumpSchema` uses when the object is a ``dict``
-(what the domain functions return). It gives exactly what marshmallow gives (``tests/test_dumping.py``
-compares both on every kind of field and on the demo data through the API): the common
-types (``String``, ``Integer``, ``Boolean``, ISO ``Date``) are answered without a call when
-the value already has the output type (inline in the generated code, as are lists of them
-and nested schemas), ``Nested`` and ``List`` are planned recursively, and
-every other field, or a value of another type, goes to the field's own ``_serialize``. A
-schema with dump hooks, its own ``get_attribute``, or a field that does not read an attribute
-(``Method``, ``Function``) is dumped by marshmallow unchanged.
+(what the domain functions return). It gives exactly what marshmallow gives
+(``tests/test_dumping.py`` compares both on every kind of field and on the demo data
+through the API): the common types (``String``, ``Integer``, ``Boolean``, ISO ``Date``)
+are answered without a call when the value already has the output type (inline in the
+generated code, as are lists of them and nested schemas), ``Nested`` and ``List`` are
+planned recursively, and every other field, or a value of another type, goes to the
+field's own ``_serialize``. A schema with dump hooks, its own ``get_attribute``, or a field
+that does not read an attribute (``Method``, ``Function``) is dumped by marshmallow
+unchanged.
 """
 
 from __future__ import annotations
