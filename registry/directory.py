@@ -157,8 +157,8 @@ def check_fields(args: dict, sort_keys: str | None = None) -> None:
 def visible(args: dict, skip=frozenset(), public: pw.Expression | None = None) -> pw.ModelSelect:
     """The carriers the caller may see, narrowed by the list filters (except ``skip``); a
     carrier not the caller's own is visible when it meets ``public`` (by default: its status
-    is public). It reads the carrier table alone, so that counts and stats are answered from
-    its indexes (:func:`page` joins the hosts of one page)."""
+    is public). It reads the carrier table alone, so that counts, stats and a page's ids are
+    answered from its indexes (:func:`page` then reads that page's rows with their hosts)."""
     check_fields(args, args.get("sort"))
     query = access.carrier_scope(Carrier.select(), access.principal(), public)
     return carriers.filter_carriers(query, args, skip=skip)

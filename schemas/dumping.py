@@ -39,36 +39,35 @@ _NONE = object()
 
 
 def _value_function(field: fields.Field, attr: str) -> Callable[[Any, Any], Any]:
-    """``(value, obj) -> output`` of ``field`` (named ``attr``), as ``field._serialize``."""
+    """``(value, obj) -> output`` of ``field`` (named ``attr``), as ``field._serialize``, for
+    the cases :func:`_inline` finds; any other field (a list of other items item by item)
+    through its own ``_serialize``."""
     serialize = field._serialize
-    kind = type(field)
-    same = _SAME_WHEN.get(kind)
-    if same is not None and not getattr(field, "as_string", False):
+    how, what = _inline(field) or (None, None)
+    if how == "same":
         return lambda value, obj: (
-            value if value is None or type(value) is same else serialize(value, attr, obj)
+            value if value is None or type(value) is what else serialize(value, attr, obj)
         )
-    if kind is fields.Date and field.format in (None, "iso"):
+    if how == "date":
         return lambda value, obj: (
             value.isoformat() if type(value) is dt.date else serialize(value, attr, obj)
         )
-    if kind is fields.List:
+    if type(field) is fields.List:
         inner = _value_function(field.inner, attr)
         return lambda value, obj: None if value is None else [inner(item, obj) for item in value]
-    if kind is fields.Nested:
-        nested = field.schema
-        dump = dumper_for(nested)
-        if dump is None:
-            return lambda value, obj: serialize(value, attr, obj)
-        if nested.many or field.many:
-            return lambda value, obj: None if value is None else [dump(item) for item in value]
-        return lambda value, obj: None if value is None else dump(value)
+    if how == "nested many":
+        return lambda value, obj: None if value is None else [what(item) for item in value]
+    if how == "nested":
+        return lambda value, obj: None if value is None else what(value)
     return lambda value, obj: serialize(value, attr, obj)
 
 
 def _inline(field: fields.Field) -> tuple[str, Any] | None:
-    """How :func:`_plan`'s generated code may answer ``field`` without a call: ``("same",
-    type)`` when a value of that type is output as it is, ``("date", None)`` for an ISO date
-    (the cases of :func:`_value_function`); None otherwise."""
+    """How ``field`` is answered without its ``_serialize`` (the one place that decides it,
+    for :func:`_value_function` and the generated code): ``("same", type)`` when a value of
+    that type is output as it is, ``("date", None)`` for an ISO date, ``("list of same",
+    type)`` for a list of such values, ``("nested", dump)`` / ``("nested many", dump)`` for
+    a nested schema with a fast dump; None otherwise."""
     kind = type(field)
     same = _SAME_WHEN.get(kind)
     if same is not None and not getattr(field, "as_string", False):
