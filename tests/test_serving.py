@@ -6,6 +6,7 @@ composite indexes the list's plan uses."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -47,6 +48,34 @@ def test_one_json_line_per_request_with_who_and_how_long(api, admin, request_lin
     assert isinstance(first["principal_id"], int) and first["duration_ms"] >= 0
     assert second["status"] == 404 and second["principal_id"] is None
     assert second["request_id"] == anonymous.headers["X-Request-ID"]
+
+
+def test_the_line_goes_to_the_registry_s_own_handler_as_logging_would_write_it(api, admin):
+    """With only its own handler, the line is written to the handler's stream directly
+    (``requestlog.emit``); with a filter on the logger, through ``logging``: the same text."""
+    logger = logging.getLogger("registry.requests")
+    (handler,) = [h for h in logger.handlers if h.get_name() == "registry.requests"]
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    dropped = logging.Filter("nothing")  # a filter that lets no record of this logger pass
+    try:
+        assert api.get("/api/v1/carriers/999999", token=admin).status_code == 404
+        direct = stream.getvalue()
+        logger.addFilter(dropped)
+        assert api.get("/api/v1/carriers/999999", token=admin).status_code == 404
+        assert stream.getvalue() == direct  # the filter was obeyed: logging was asked
+        logger.removeFilter(dropped)
+        stream.truncate(0), stream.seek(0)
+        assert api.get("/api/v1/carriers/999998", token=admin).status_code == 404
+        record = logging.LogRecord("registry.requests", logging.INFO, "", 0, "x", None, None)
+        record.msg = stream.getvalue().rstrip("\n")
+        assert stream.getvalue() == handler.format(record) + handler.terminator
+    finally:
+        logger.removeFilter(dropped)
+        handler.setStream(previous)
+    line = json.loads(direct)
+    assert (line["status"], line["path"]) == (404, "/api/v1/carriers/999999")
+    assert direct.count("\n") == 1
 
 
 def test_the_log_never_holds_a_token_or_a_feed_key(api, admin, request_lines):
