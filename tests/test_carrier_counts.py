@@ -163,3 +163,40 @@ def test_a_town_left_empty_is_counted_as_null(api, admin, carrier_factory):
     carrier_factory(type="maker_space")
     body = api.get("/api/v1/stats/carriers?group_by=town&type=maker_space", token=admin).get_json()
     assert body == {"total": 1, "groups": [{"town": None, "count": 1}]}
+
+
+def test_a_page_built_once_per_shape_lists_what_building_it_anew_lists(app, spread, in_db):
+    """``directory.page`` builds the SQL of the bureau's and the public's pages and totals
+    once per shape (``directory._shape``) and binds each question's values: the same ids,
+    in the same order, as the query built for each question, across values, sorts, pages."""
+    from flask import g
+
+    from registry.models import Principal
+
+    questions = [
+        {},
+        {"town": "周巷镇"},
+        {"town": "古塘街道"},
+        {"type": TYPES[0], "level_min": "municipal", "town": "周巷镇"},
+        {"type": TYPES[1], "level_min": "municipal", "town": "古塘街道"},
+        {"type": TYPES[1], "level_min": "county", "town": "古塘街道"},
+        {"type": TYPES[1], "level_min": "provincial"},
+        {"status": "applying", "level": "county"},
+        {"status": "accredited", "level": "provincial"},
+    ]
+    bureau = Principal(role="bureau_admin", name="b", organization_ids=[])
+    with app.test_request_context(), db.database.connection_context():
+        for who in (bureau, None):
+            g.principal = who
+            for question, sort, (number, size) in itertools.product(
+                questions, (None, "-accredited_on", "town,-name"), ((1, 5), (2, 5), (1, 100))
+            ):
+                args = {**question, **({"sort": sort} if sort else {})}
+                rows, total = directory.page(args, number, size)
+                anew = directory.sort(directory.visible(args), sort).select(Carrier.id)
+                expected = [carrier_id for (carrier_id,) in anew.paginate(number, size).tuples()]
+                assert [row.id for row in rows] == expected, (who, args, number)
+                assert total == anew.count(), (who, args)
+    built = [name for name, _ in db._STATEMENTS if name.startswith(("page ids", "counts"))]
+    assert any("bureau type,town level_min='municipal'" in name for name in built), built
+    assert any("public town level_min=None" in name for name in built), built
