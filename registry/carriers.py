@@ -13,14 +13,7 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import (
-    among,
-    insert_rows,
-    locked,
-    select_once,
-    select_together,
-    write_transaction,
-)
+from registry.db import among, insert_rows, locked, select_once, write_transaction
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -63,18 +56,14 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
     ids = [carrier.id for carrier in carriers]
     partners: dict[int, list] = defaultdict(list)
     tags: dict[int, list] = defaultdict(list)
-    # One statement for the four reads (a round trip each was a sixth of a GET of one
-    # carrier); the open alerts of carriers read only in part are counted and dropped.
-    partner_rows, tag_rows, alert_rows, facts = select_together(
-        "presented with", [_partners, _tags, _open_alert_counts, rosters.facts_of], ids
-    )
-    figures = rosters.figures_of(ids, facts)
-    for carrier_id, organization_id, role, name in partner_rows:
+    figures = rosters.figures(ids)
+    for carrier_id, organization_id, role, name in select_once("partners", _partners, ids):
         partner = {"organization_id": organization_id, "role": role, "name": name}
         partners[carrier_id].append(partner)
-    for carrier_id, tag in tag_rows:
+    for carrier_id, tag in select_once("carrier tags", _tags, ids):
         tags[carrier_id].append(tag)
-    alerts = {carrier_id: count for carrier_id, count in alert_rows if carrier_id in full_ids}
+    full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
+    alerts = dict(select_once("open alert counts", _open_alert_counts, full))
     return [
         {
             **_as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0)),

@@ -16,7 +16,6 @@ import os
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
@@ -248,8 +247,6 @@ class _Statement:
         self.sql, self.slots, self.fields, self.row_type = sql, slots, fields, row_type
         self.converters = _conversions(fields)
         self.layouts: dict[type[pw.Model], tuple] = {}
-        #: (first column, width, conversions) of each query of :func:`select_together`.
-        self.places: list[tuple[int, int, list]] = []
 
 
 def _marker(index: int, value):
@@ -263,11 +260,6 @@ def _compile(build: Callable[..., pw.SelectQuery], values: tuple) -> _Statement:
     markers = [_marker(index, value) for index, value in enumerate(values)]
     query = build(*markers)
     sql, params = query.sql()
-    return _Statement(sql, _slots(params, markers, build.__name__), _fields_of(query), None)
-
-
-def _slots(params: list, markers: list, name: str) -> list[tuple[str, Any]]:
-    """Where each value's stand-in went among ``params`` (see :func:`select_once`)."""
     slots = []
     for param in params:
         for index, marker in enumerate(markers):
@@ -279,9 +271,9 @@ def _slots(params: list, markers: list, name: str) -> list[tuple[str, Any]]:
                 break
         else:
             slots.append(("constant", param))
-    if sorted({index for kind, index in slots if kind != "constant"}) != list(range(len(markers))):
-        raise ValueError(f"{name}: each value must be bound as one parameter")
-    return slots
+    if sorted({index for kind, index in slots if kind != "constant"}) != list(range(len(values))):
+        raise ValueError(f"{build.__name__}: each value must be bound as one parameter")
+    return _Statement(sql, slots, _fields_of(query), None)
 
 
 def _fields_of(query: pw.SelectQuery) -> list[pw.Field | None]:
@@ -338,7 +330,17 @@ def select_once(
     if any(isinstance(v, list | tuple | set | frozenset) and not v for v in values):
         return []
     statement = _statement(name, lambda: _compile(build, values))
-    cursor = database.execute_sql(statement.sql, _params(statement.slots, values))
+    params = []
+    for kind, slot in statement.slots:
+        if kind == "constant":
+            params.append(slot)
+        elif kind == "value":
+            params.append(values[slot])
+        elif kind == "array":
+            params.append(list(values[slot]))
+        else:
+            params.append(json.dumps(list(values[slot])))
+    cursor = database.execute_sql(statement.sql, params)
     rows = _converted(cursor, statement.converters)
     if named and statement.row_type is None:
         statement.row_type = namedtuple("Row", [column[0] for column in cursor.description])
@@ -350,122 +352,6 @@ def select_once(
     if layout is None:
         layout = statement.layouts[model] = _layout(model, statement.fields)
     return _instances(model, layout, rows)
-
-
-def select_together(name: str, builds: list[Callable[..., pw.SelectQuery]], *values) -> list:
-    """The rows of the queries ``build(*values)`` for each of ``builds``, read by one
-    statement (``UNION ALL``): a list of each query's rows as :func:`select_once` gives
-    them (tuples, each column converted as peewee converts it), in each query's own order.
-    The same rules as :func:`select_once` (SQL built once per process and engine; an empty
-    list value answers no rows without the database).
-
-    For the small reads that go with every carrier shown (partners, tags, alert counts,
-    roster facts): one round trip instead of one each. Each query's columns get their own
-    places in the statement's rows, the others' places a NULL of their type (PostgreSQL
-    types a column of a ``UNION`` chain from left to right, and an untyped NULL first
-    becomes text), and its ``ORDER BY`` terms go along as columns the whole statement is
-    ordered by, after the query's number."""
-    if any(isinstance(v, list | tuple | set | frozenset) and not v for v in values):
-        return [[] for _ in builds]
-    statement = _statement(name, lambda: _compile_together(name, builds, values))
-    cursor = database.execute_sql(statement.sql, _params(statement.slots, values))
-    found: list[list] = [[] for _ in builds]
-    for row in cursor.fetchall():
-        number = row[0]
-        start, width, conversions = statement.places[number]
-        own = list(row[start : start + width])
-        for index, convert in conversions:
-            if own[index] is not None:
-                own[index] = convert(own[index])
-        found[number].append(tuple(own))
-    return found
-
-
-#: The SQL type of a NULL standing in for a column of each kind of field (see
-#: :func:`select_together`); a column that is not a field (a count) is a BIGINT.
-_NULL_TYPES = (
-    (pw.ForeignKeyField, None),
-    ((pw.AutoField, pw.IntegerField), "INTEGER"),
-    (pw.DateTimeField, "TIMESTAMP"),
-    (pw.DateField, "DATE"),
-    (pw.BooleanField, "BOOLEAN"),
-    ((pw.CharField, pw.TextField), "TEXT"),
-)
-
-
-def _null_type(field: pw.Field | None) -> str:
-    """The SQL type of a NULL in the place of ``field``'s column (a field of another kind
-    is refused when the statement is built: it would need its own entry here)."""
-    if field is None:
-        return "BIGINT"
-    for kind, name in _NULL_TYPES:
-        if isinstance(field, kind):
-            return name or _null_type(field.rel_field)
-    raise ValueError(f"select_together: no NULL type for {type(field).__name__} {field.name}")
-
-
-def _compile_together(name: str, builds: list, values: tuple) -> _Statement:
-    markers = [_marker(index, value) for index, value in enumerate(values)]
-    parts, params, places, order = [], [], [], []
-    queries = [build(*markers) for build in builds]
-    orderings = []
-    for query in queries:
-        terms = []
-        for term in query._order_by or ():
-            if isinstance(term, pw.Ordering):
-                if term.nulls:
-                    raise ValueError(f"{name}: ORDER BY ... NULLS is not carried along")
-                terms.append((term.node, term.direction))
-            else:
-                terms.append((term, "ASC"))
-        orderings.append(terms)
-    types = [
-        [_null_type(field) for field in _fields_of(query)]
-        + [_null_type(node if isinstance(node, pw.Field) else None) for node, _ in terms]
-        for query, terms in zip(queries, orderings, strict=True)
-    ]
-    width = 1 + sum(len(each) for each in types)
-    start = 1
-    for number, (query, terms) in enumerate(zip(queries, orderings, strict=True)):
-        before = [f"CAST(NULL AS {t})" for each in types[:number] for t in each]
-        after = [f"CAST(NULL AS {t})" for each in types[number + 1 :] for t in each]
-        inner = query.order_by().select(*query._returning, *[node for node, _ in terms])
-        sql, inner_params = inner.sql()
-        parts.append(
-            f"SELECT {', '.join([str(number), *before, f'q{number}.*', *after])} "
-            f"FROM ({sql}) AS q{number}"
-        )
-        params.extend(inner_params)
-        fields = _fields_of(query)
-        places.append((start, len(fields), _conversions(fields)))
-        order.extend(
-            f"{start + len(fields) + index + 1} {direction}"
-            for index, (_, direction) in enumerate(terms)
-        )
-        start += len(types[number])
-    assert start == width
-    sql = " UNION ALL ".join(parts) + " ORDER BY " + ", ".join(["1", *order])
-    statement = _Statement(sql, _slots(params, markers, name), [], None)
-    statement.places = places
-    return statement
-
-
-def _params(slots: list, values: tuple) -> list:
-    """The parameters of a statement built once (see :func:`select_once`) for ``values``."""
-    params = []
-    encoded: dict[int, str] = {}  # a list bound in several places is encoded once
-    for kind, slot in slots:
-        if kind == "constant":
-            params.append(slot)
-        elif kind == "value":
-            params.append(values[slot])
-        elif kind == "array":
-            params.append(list(values[slot]))
-        else:
-            if slot not in encoded:
-                encoded[slot] = json.dumps(list(values[slot]))
-            params.append(encoded[slot])
-    return params
 
 
 def _layout(model: type[pw.Model], fields: list) -> tuple:

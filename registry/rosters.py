@@ -11,7 +11,7 @@ and one outbox event; events carry no personal fields.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -173,45 +173,26 @@ def counted(filters: dict, year: int | None, day: dt.date) -> pw.Expression:
     return condition
 
 
-def facts_of(carrier_ids) -> pw.SelectQuery:
-    """The roster facts (:data:`FACT_COLUMNS`) of the entries of ``carrier_ids``."""
+def _facts_of(carrier_ids) -> pw.SelectQuery:
     return Member.select(*FACT_COLUMNS).where(among(Member.carrier, carrier_ids))
-
-
-#: A row of :func:`facts_of`.
-Fact = namedtuple(
-    "Fact", [getattr(column, "_alias", None) or column.column_name for column in FACT_COLUMNS]
-)
 
 
 def entries_of(carrier_ids) -> dict[int, list]:
     """carrier id -> its entries' facts (role, dates, outcome, size): one query."""
-    if not carrier_ids:
-        return defaultdict(list)
-    return _by_carrier(select_once("roster facts", facts_of, list(carrier_ids)))
-
-
-def _by_carrier(rows: list[tuple]) -> dict[int, list]:
     found: dict[int, list] = defaultdict(list)
+    if not carrier_ids:
+        return found
+    rows = select_once("roster facts", _facts_of, list(carrier_ids), named=True)
     for row in rows:
-        fact = Fact(*row)
-        found[fact.carrier_id].append(fact)
+        found[row.carrier_id].append(row)
     return found
 
 
 def figures(carrier_ids: list[int], day: dt.date | None = None) -> dict[int, dict[str, Any]]:
     """The live roster figures of each carrier (``roster_rules.METRICS``), one query for the
     whole page. Counts only: public."""
-    return figures_of(carrier_ids, select_once("roster facts", facts_of, list(carrier_ids)), day)
-
-
-def figures_of(
-    carrier_ids: list[int], facts: list[tuple], day: dt.date | None = None
-) -> dict[int, dict[str, Any]]:
-    """:func:`figures` from the rows of :func:`facts_of` read already (with other reads in
-    one statement, see ``carriers.present``)."""
     day = day or clock.today()
-    entries = _by_carrier(facts)
+    entries = entries_of(carrier_ids)
     return {cid: roster_rules.metrics_of(entries.get(cid, []), day) for cid in carrier_ids}
 
 

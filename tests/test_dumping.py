@@ -148,54 +148,26 @@ def test_a_statement_is_built_once_and_binds_each_call_s_values(app, org_factory
         assert (rows[0].id, rows[0].name, rows[0].is_dirty()) == (second["id"], "乙单位", False)
 
 
-def test_queries_read_together_give_what_each_gives_alone_in_its_own_order(app, org_factory):
-    """``db.select_together``: one statement (UNION ALL) for several queries, each one's rows
-    as ``select_once`` gives them — converted dates, counts, its ORDER BY (descending too)."""
+def test_the_statements_kept_are_bounded_and_a_dropped_one_is_built_again(
+    app, org_factory, monkeypatch
+):
+    """The list's statements are named by the shape of a question (a client chooses its
+    sort): past ``db.STATEMENT_LIMIT`` the one built longest ago is dropped."""
     from registry.models import Organization
 
-    orgs = [org_factory(name=f"合读{n}") for n in range(3)]
-    ids = [org["id"] for org in orgs]
+    org = org_factory(name="有界")
 
-    def names(ids):
-        return (
-            Organization.select(Organization.id, Organization.name)
-            .where(db.among(Organization.id, ids))
-            .order_by(Organization.id.desc())
-        )
+    def by_id(org_id):
+        return Organization.select(Organization.name).where(Organization.id == org_id)
 
-    def stamps(ids):
-        return Organization.select(Organization.created_at, Organization.kind).where(
-            db.among(Organization.id, ids)
-        )
-
-    def counted(ids, kind):
-        return (
-            Organization.select(Organization.kind, pw.fn.COUNT(Organization.id))
-            .where(db.among(Organization.id, ids) & (Organization.kind == kind))
-            .group_by(Organization.kind)
-        )
-
-    builds = [names, stamps, lambda ids, kind: counted(ids, kind)]
+    monkeypatch.setattr(db, "STATEMENT_LIMIT", len(db._STATEMENTS) + 3)
     with app.app_context(), db.database.connection_context():
-        alone = [
-            db.select_once("test names", names, ids),
-            db.select_once("test stamps", stamps, ids),
-            db.select_once("test counted", counted, ids, "enterprise"),
-        ]
-        together = db.select_together(
-            "test together",
-            [lambda ids, kind: names(ids), lambda ids, kind: stamps(ids), counted],
-            ids,
-            "enterprise",
-        )
-        newest_first = [(i, f"合读{n}") for n, i in reversed(list(enumerate(ids)))]
-        assert together[0] == alone[0] == newest_first
-        assert sorted(together[1]) == sorted(alone[1])
-        assert isinstance(together[1][0][0], dt.datetime)
-        assert together[2] == alone[2] == [("enterprise", 3)]
-        again = db.select_together("test together", builds, ids[:1], "university")
-        assert again == [[(ids[0], "合读0")], db.select_once("test stamps", stamps, ids[:1]), []]
-        assert db.select_together("test together", builds, [], "enterprise") == [[], [], []]
+        for n in range(10):
+            assert db.select_once(f"test bounded {n}", by_id, org["id"]) == [("有界",)]
+            assert len(db._STATEMENTS) <= db.STATEMENT_LIMIT
+        names = {name for name, _ in db._STATEMENTS}
+        assert "test bounded 9" in names and "test bounded 0" not in names
+        assert db.select_once("test bounded 0", by_id, org["id"]) == [("有界",)]
 
 
 def test_a_statement_that_does_not_bind_a_value_as_one_parameter_is_refused(app):
