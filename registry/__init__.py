@@ -62,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
         settings["DB_BUSY_TIMEOUT_MS"],
         settings["DB_POOL_SIZE"],
         settings["DB_POOL_RECYCLE_SECONDS"],
+        settings["DB_PREPARE"],
     )
     db.init_app(app)
     i18n.init_app(app)

@@ -59,6 +59,14 @@ SETTINGS: list[Setting] = [
         int,
     ),
     Setting(
+        "DB_PREPARE",
+        True,
+        "On PostgreSQL, run the statements every request makes as prepared statements of "
+        "each connection (planned once per connection); set 0 behind a pooler that does "
+        "not keep a session per client (PgBouncer in transaction mode).",
+        bool,
+    ),
+    Setting(
         "TIMEZONE",
         "Asia/Shanghai",
         "Time zone that defines 'today' and in which timestamps are shown.",

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
+import logging
 import os
+import re
 import sqlite3
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlparse
@@ -30,6 +34,7 @@ from playhouse.pool import (
 from registry.clock import utcnow
 
 database = pw.DatabaseProxy()
+log = logging.getLogger(__name__)
 
 #: How long a SQLite writer waits for the write lock before "database is locked" (ms),
 #: unless the ``DB_BUSY_TIMEOUT_MS`` setting says otherwise.
@@ -120,9 +125,13 @@ def bind(
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     pool_size: int = POOL_SIZE,
     recycle_seconds: int = POOL_RECYCLE_SECONDS,
+    prepare: bool = True,
 ) -> pw.Database:
     """Bind the module's database proxy to the database at ``url``, closing the idle pooled
-    connections of the database it was bound to before."""
+    connections of the database it was bound to before; ``prepare``: whether statements
+    built once run as prepared statements on PostgreSQL (:func:`_run`)."""
+    global _prepare
+    _prepare = prepare
     previous = database.obj
     if isinstance(previous, PooledDatabase):
         previous.close_idle()
@@ -241,12 +250,83 @@ def _statement(name: str, compile: Callable[[], _Statement]) -> _Statement:
 
 class _Statement:
     """The SQL of one :func:`select_once` statement, where each value's parameter goes, how
-    to convert each column, and the row type."""
+    to convert each column, and the row type; on PostgreSQL also its name as a prepared
+    statement and the ``PREPARE`` / ``EXECUTE`` texts (see :func:`_run`)."""
 
     def __init__(self, sql: str, slots: list, fields: list, row_type) -> None:
         self.sql, self.slots, self.fields, self.row_type = sql, slots, fields, row_type
         self.converters = _conversions(fields)
         self.layouts: dict[type[pw.Model], tuple] = {}
+        self.name = f"registry_{next(_NAMES)}"
+        numbers = itertools.count(1)
+        # psycopg's placeholders (``%s``, and ``%%`` for a percent sign) as PostgreSQL's.
+        body = re.sub(r"%%|%s", lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
+        self.prepare = f"PREPARE {self.name} AS {body}"
+        marks = ", ".join("%s" for _ in slots)
+        self.execute = f"EXECUTE {self.name} ({marks})" if slots else f"EXECUTE {self.name}"
+        #: Set once PostgreSQL refused to prepare it: then it always runs as plain SQL.
+        self.unpreparable = False
+
+
+#: Numbers of prepared statements' names (unique in the process).
+_NAMES = itertools.count(1)
+#: Whether statements built once run prepared on PostgreSQL (the ``DB_PREPARE`` setting).
+_prepare = True
+#: Each PostgreSQL connection's prepared statements (their names), forgotten with it.
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Past this many prepared statements, a connection deallocates them all (statements dropped
+#: from :data:`_STATEMENTS` and built again get new names).
+PREPARED_LIMIT = 500
+
+
+def _run(statement: _Statement, params: list):
+    """The cursor of ``statement`` run with ``params``.
+
+    On PostgreSQL it runs as a prepared statement of the connection (``PREPARE`` once per
+    connection, then ``EXECUTE``), so that PostgreSQL plans it once per connection instead
+    of on every call: planning was half of the time of the reads every request makes (the
+    token, one carrier, a page's rows; 0.37 ms → 0.11 ms for one carrier with its host).
+    ``PREPARE`` is sent only outside a transaction (autocommit: a refusal then aborts
+    nothing; a statement first met inside a transaction runs as plain SQL until then). A
+    statement PostgreSQL refuses to prepare runs as plain SQL from then on; a connection
+    that fails propagates its error as any statement's would. Prepared statements live as
+    long as their connection, and are not transactional: a rollback keeps them. Off with
+    ``REGISTRY_DB_PREPARE=0`` (behind a pooler that does not keep a session per client,
+    such as PgBouncer in transaction mode). The peewee log shows the statement's SQL."""
+    if not (_prepare and is_postgres()) or statement.unpreparable:
+        return database.execute_sql(statement.sql, params)
+    connection = database.connection()
+    prepared = _PREPARED.setdefault(connection, set())
+    if statement.name not in prepared and not _prepared_on(connection, statement, prepared):
+        return database.execute_sql(statement.sql, params)
+    database._log_query(statement.sql, params)
+    with pw.__exception_wrapper__:
+        cursor = database.cursor()
+        cursor.execute(statement.execute, params)
+    return cursor
+
+
+def _prepared_on(connection, statement: _Statement, prepared: set) -> bool:
+    """Prepare ``statement`` on ``connection`` (True), unless it is inside a transaction or
+    PostgreSQL refuses it (False)."""
+    import psycopg2
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    if connection.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+        return False
+    with pw.__exception_wrapper__:
+        cursor = connection.cursor()
+        if len(prepared) >= PREPARED_LIMIT:
+            cursor.execute("DEALLOCATE ALL")
+            prepared.clear()
+        try:
+            cursor.execute(statement.prepare)  # no parameters: the text is sent as it is
+        except (psycopg2.ProgrammingError, psycopg2.NotSupportedError) as error:
+            log.warning("Not prepared (%s): %s", error, statement.sql)
+            statement.unpreparable = True
+            return False
+    prepared.add(statement.name)
+    return True
 
 
 def _marker(index: int, value):
@@ -340,7 +420,7 @@ def select_once(
             params.append(list(values[slot]))
         else:
             params.append(json.dumps(list(values[slot])))
-    cursor = database.execute_sql(statement.sql, params)
+    cursor = _run(statement, params)
     rows = _converted(cursor, statement.converters)
     if named and statement.row_type is None:
         statement.row_type = namedtuple("Row", [column[0] for column in cursor.description])

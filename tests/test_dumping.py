@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 
 import marshmallow as ma
 import peewee as pw
@@ -15,6 +16,8 @@ from marshmallow import fields
 from registry import db
 from schemas.common import Timestamp
 from schemas.dumping import FastDumpSchema, dumper_for
+
+PG_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
 
 
 class Inner(ma.Schema):
@@ -168,6 +171,52 @@ def test_the_statements_kept_are_bounded_and_a_dropped_one_is_built_again(
         names = {name for name, _ in db._STATEMENTS}
         assert "test bounded 9" in names and "test bounded 0" not in names
         assert db.select_once("test bounded 0", by_id, org["id"]) == [("有界",)]
+
+
+@pytest.mark.skipif(not PG_URL, reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_a_statement_built_once_runs_prepared_on_each_connection(
+    app, org_factory, count_queries, monkeypatch
+):
+    """``db._run``: PREPARE once per connection outside a transaction, then EXECUTE; inside
+    a transaction, or when PostgreSQL refuses to prepare it, plain SQL; the peewee log
+    shows the statement's SQL either way; ``DB_PREPARE`` off: never prepared."""
+    from registry.models import Organization
+
+    first, second = org_factory(name="预备甲"), org_factory(name="预备乙")
+
+    def by_id(org_id):
+        return Organization.select(Organization.name).where(Organization.id == org_id)
+
+    def untyped(value):  # PostgreSQL cannot tell the parameter's type: not preparable
+        return Organization.select(pw.Value(value).is_null().alias("v")).limit(1)
+
+    def prepared_names() -> set[str]:
+        cursor = db.database.execute_sql("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+    with app.app_context(), db.database.connection_context():
+        with db.database.atomic():
+            assert db.select_once("test prepared", by_id, first["id"]) == [("预备甲",)]
+        statement = db._STATEMENTS[("test prepared", True)]
+        assert statement.name not in prepared_names()  # met inside a transaction first
+        count_queries.statements.clear()
+        assert db.select_once("test prepared", by_id, first["id"]) == [("预备甲",)]
+        assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
+        assert count_queries.statements == [statement.sql, statement.sql]
+        assert statement.name in prepared_names()
+        with db.database.atomic():  # a prepared statement inside a transaction, rolled back
+            assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
+            db.database.rollback()
+        assert db.select_once("test prepared", by_id, first["id"]) == [("预备甲",)]
+        assert db.select_once("test untyped", untyped, "值") == [(False,)]
+        refused = db._STATEMENTS[("test untyped", True)]
+        assert refused.unpreparable and refused.name not in prepared_names()
+        assert db.select_once("test untyped", untyped, None) == [(True,)]
+    monkeypatch.setattr(db, "_prepare", False)  # REGISTRY_DB_PREPARE=0
+    db.close_all()
+    with app.app_context(), db.database.connection_context():
+        assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
+        assert prepared_names() == set()
 
 
 def test_a_statement_that_does_not_bind_a_value_as_one_parameter_is_refused(app):
