@@ -84,6 +84,45 @@ def test_the_database_goes_away_mid_requests_and_comes_back(api, admin, database
     assert api.post("/api/v1/organizations", json=body, token=admin).status_code == 201
 
 
+@pytest.mark.skipif(not PG_URL, reason="the pool's liveness check is PostgreSQL's")
+def test_a_connection_the_server_closed_is_not_handed_out_and_a_live_one_costs_no_ping(
+    api, admin, monkeypatch
+):
+    """``db.PooledPostgres``: an idle pooled connection is handed out without ``SELECT 1``
+    while its socket has nothing to read; once the server closed it (here
+    ``pg_terminate_backend``: a restart or a crash closes it alike), the pool sees it, drops
+    it and connects afresh: the next request succeeds."""
+    pings = []
+    adapter = db.database.obj._adapter
+    check = adapter.is_connection_closed
+    monkeypatch.setattr(
+        adapter, "is_connection_closed", lambda conn: pings.append(1) or check(conn)
+    )
+    assert api.get("/api/v1/carriers", token=admin).status_code == 200
+    assert api.get("/api/v1/carriers", token=admin).status_code == 200
+    assert pings == []  # the pooled connection was live and quiet: no round trip
+    idle = list(db.database.obj._connections)
+    assert idle, "a connection was given back to the pool"
+    pids = [conn.info.backend_pid for _, _, conn in idle]
+    killer = psycopg2.connect(PG_URL)
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", (pids,))
+    killer.close()
+    deadline = dt.datetime.now() + dt.timedelta(seconds=5)
+    while not all(select_readable(conn) for _, _, conn in idle):
+        assert dt.datetime.now() < deadline, "the server's closing never reached the socket"
+    assert api.get("/api/v1/carriers", token=admin).status_code == 200
+    assert pings  # the closed one was checked, found closed and replaced
+    assert all(conn.closed for _, _, conn in idle)
+
+
+def select_readable(conn) -> bool:
+    import select
+
+    return bool(select.select([conn], [], [], 0.05)[0])
+
+
 # --- SQLite storage that refuses writes ---------------------------------------------------
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite storage drills")
