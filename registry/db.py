@@ -282,7 +282,7 @@ class _Statement:
     to convert each column, and the row type; on PostgreSQL also its name as a prepared
     statement and the ``PREPARE`` / ``EXECUTE`` texts (see :func:`_run`)."""
 
-    def __init__(self, sql: str, slots: list, fields: list, row_type) -> None:
+    def __init__(self, sql: str, slots: list, fields: list, row_type, values=()) -> None:
         self.sql, self.slots, self.fields, self.row_type = sql, slots, fields, row_type
         self.converters = _conversions(fields)
         self.layouts: dict[type[pw.Model], tuple] = {}
@@ -290,11 +290,28 @@ class _Statement:
         numbers = itertools.count(1)
         # psycopg's placeholders (``%s``, and ``%%`` for a percent sign) as PostgreSQL's.
         body = re.sub(r"%%|%s", lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
-        self.prepare = f"PREPARE {self.name} AS {body}"
+        types = ", ".join(
+            _parameter_type(slot if kind == "constant" else values[slot]) for kind, slot in slots
+        )
+        declared = f" ({types})" if slots else ""
+        self.prepare = f"PREPARE {self.name}{declared} AS {body}"
         marks = ", ".join("%s" for _ in slots)
         self.execute = f"EXECUTE {self.name} ({marks})" if slots else f"EXECUTE {self.name}"
         #: Set once PostgreSQL refused to prepare it: then it always runs as plain SQL.
         self.unpreparable = False
+
+
+def _parameter_type(value) -> str:
+    """The type a prepared statement declares for a parameter given ``value`` first:
+    ``bigint`` (or ``bigint[]``) for integers, else ``unknown`` (PostgreSQL infers it). Left
+    to inference, a parameter compared with an ``integer`` column would be an ``integer``,
+    and an id beyond its range (2147483648: a 404 in plain SQL, where the literal is a
+    ``bigint``) an error; ``integer = bigint`` uses the same indexes."""
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        ints = items and all(type(item) is int for item in items)
+        return "bigint[]" if ints else "unknown"
+    return "bigint" if type(value) is int else "unknown"
 
 
 #: Numbers of prepared statements' names (unique in the process).
@@ -382,7 +399,7 @@ def _compile(build: Callable[..., pw.SelectQuery], values: tuple) -> _Statement:
             slots.append(("constant", param))
     if sorted({index for kind, index in slots if kind != "constant"}) != list(range(len(values))):
         raise ValueError(f"{build.__name__}: each value must be bound as one parameter")
-    return _Statement(sql, slots, _fields_of(query), None)
+    return _Statement(sql, slots, _fields_of(query), None, values)
 
 
 def _fields_of(query: pw.SelectQuery) -> list[pw.Field | None]:

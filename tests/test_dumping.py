@@ -163,7 +163,7 @@ def test_the_statements_kept_are_bounded_and_a_dropped_one_is_built_again(
     def by_id(org_id):
         return Organization.select(Organization.name).where(Organization.id == org_id)
 
-    monkeypatch.setattr(db, "STATEMENT_LIMIT", len(db._STATEMENTS) + 3)
+    monkeypatch.setattr(db, "STATEMENT_LIMIT", 3)
     with app.app_context(), db.database.connection_context():
         for n in range(10):
             assert db.select_once(f"test bounded {n}", by_id, org["id"]) == [("有界",)]
@@ -204,6 +204,9 @@ def test_on_postgresql_a_statement_built_once_runs_prepared_on_each_connection(
         assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
         assert count_queries.statements == [statement.sql, statement.sql]
         assert statement.name in prepared_names()
+        # An id beyond PostgreSQL's integer: no row, as in plain SQL (not an error).
+        assert db.select_once("test prepared", by_id, 2**31) == []
+        assert db.select_once("test prepared", by_id, 2**53 - 1) == []
         with db.database.atomic():  # a prepared statement inside a transaction, rolled back
             assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
             db.database.rollback()
