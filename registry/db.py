@@ -141,10 +141,12 @@ class PooledPostgres(PooledPostgresqlDatabase):
             return True
         if conn.get_transaction_status() == TRANSACTION_STATUS_IDLE:
             try:
-                readable, _, _ = select.select([conn], [], [], 0)
-            except (OSError, ValueError):  # no socket any more
-                return True
-            if not readable:
+                poller = select.poll()  # poll, not select: any descriptor number
+                poller.register(conn, select.POLLIN)
+                quiet = not poller.poll(0)
+            except (OSError, ValueError):  # no usable socket: ask the server
+                quiet = False
+            if quiet:
                 return False
         return super()._is_closed(conn)
 
