@@ -13,7 +13,15 @@ from typing import Any
 import peewee as pw
 
 from registry import alerts, audit, names, rosters, writes
-from registry.db import among, insert_rows, locked, select_once, write_transaction
+from registry.db import (
+    Read,
+    among,
+    insert_rows,
+    locked,
+    select_once,
+    select_together,
+    write_transaction,
+)
 from registry.errors import DomainError
 from registry.models import (
     Alert,
@@ -54,16 +62,22 @@ def present(carriers: list[Carrier], full_ids: set[int]) -> list[dict[str, Any]]
     public fields by the view.
     """
     ids = [carrier.id for carrier in carriers]
+    full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
+    partner_rows, tag_rows, alert_rows, facts = select_together(
+        Read("partners", _partners, (ids,)),
+        Read("carrier tags", _tags, (ids,)),
+        Read("open alert counts", _open_alert_counts, (full,)),
+        rosters.facts_read(ids),
+    )
     partners: dict[int, list] = defaultdict(list)
     tags: dict[int, list] = defaultdict(list)
-    figures = rosters.figures(ids)
-    for carrier_id, organization_id, role, name in select_once("partners", _partners, ids):
+    figures = rosters.figures(ids, facts=facts)
+    for carrier_id, organization_id, role, name in partner_rows:
         partner = {"organization_id": organization_id, "role": role, "name": name}
         partners[carrier_id].append(partner)
-    for carrier_id, tag in select_once("carrier tags", _tags, ids):
+    for carrier_id, tag in tag_rows:
         tags[carrier_id].append(tag)
-    full = [carrier_id for carrier_id in ids if carrier_id in full_ids]
-    alerts = dict(select_once("open alert counts", _open_alert_counts, full))
+    alerts = dict(alert_rows)
     return [
         {
             **_as_dict(carrier, partners[carrier.id], tags[carrier.id], alerts.get(carrier.id, 0)),

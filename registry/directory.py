@@ -191,7 +191,9 @@ def page(args: dict, number: int, size: int) -> tuple[list[Carrier], int]:
 
         values = [args[name] for name in bound]
         name = f"page ids {_shape_name(shape)} sort={args.get('sort')!r}"
-        rows = select_once(name, ordered_ids, *values, size, (number - 1) * size)
+        rows = select_once(
+            name, ordered_ids, *values, size, (number - 1) * size, plan_each_time=True
+        )
         ids = [carrier_id for (carrier_id,) in rows]
     return carriers.load_presented(ids), total
 
@@ -513,7 +515,8 @@ def _counted(args: dict, keys: list[str]) -> list[dict] | None:
             return _counts({**fixed_filters, **dict(zip(bound, values, strict=True))}, keys)[0]
 
         name = f"counts {_shape_name(shape)} by={','.join(keys)}"
-        rows, own = select_once(name, grouped, *[args[key] for key in bound]), None
+        values = [args[key] for key in bound]
+        rows, own = select_once(name, grouped, *values, plan_each_time=True), None
     counts: Counter = Counter()
     for *group, count in rows:
         # ``town`` is '' for carriers without one (a key column of CarrierCount is never null).

@@ -19,7 +19,7 @@ import peewee as pw
 
 from registry import access, audit, clock, roster_rules, writes
 from registry.clock import utcnow
-from registry.db import among, locked, select_once, write_transaction
+from registry.db import Read, among, locked, select_once, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Change, EvaluationPolicy, Member, Organization
 
@@ -177,22 +177,30 @@ def _facts_of(carrier_ids) -> pw.SelectQuery:
     return Member.select(*FACT_COLUMNS).where(among(Member.carrier, carrier_ids))
 
 
-def entries_of(carrier_ids) -> dict[int, list]:
-    """carrier id -> its entries' facts (role, dates, outcome, size): one query."""
+def facts_read(carrier_ids) -> Read:
+    """The read of the carriers' entries' facts (role, dates, outcome, size), for
+    ``db.select_together`` with the other reads of the carriers shown."""
+    return Read("roster facts", _facts_of, (list(carrier_ids),), named=True)
+
+
+def entries_of(carrier_ids, facts: list | None = None) -> dict[int, list]:
+    """carrier id -> its entries' facts (role, dates, outcome, size): one query, unless the
+    rows of :func:`facts_read` are given."""
     found: dict[int, list] = defaultdict(list)
-    if not carrier_ids:
-        return found
-    rows = select_once("roster facts", _facts_of, list(carrier_ids), named=True)
-    for row in rows:
+    if facts is None:
+        facts = select_once("roster facts", _facts_of, list(carrier_ids), named=True)
+    for row in facts:
         found[row.carrier_id].append(row)
     return found
 
 
-def figures(carrier_ids: list[int], day: dt.date | None = None) -> dict[int, dict[str, Any]]:
+def figures(
+    carrier_ids: list[int], day: dt.date | None = None, facts: list | None = None
+) -> dict[int, dict[str, Any]]:
     """The live roster figures of each carrier (``roster_rules.METRICS``), one query for the
-    whole page. Counts only: public."""
+    whole page (none when the rows of :func:`facts_read` are given). Counts only: public."""
     day = day or clock.today()
-    entries = entries_of(carrier_ids)
+    entries = entries_of(carrier_ids, facts)
     return {cid: roster_rules.metrics_of(entries.get(cid, []), day) for cid in carrier_ids}
 
 

@@ -222,6 +222,42 @@ def test_on_postgresql_a_statement_built_once_runs_prepared_on_each_connection(
         assert prepared_names() == set()
 
 
+@pytest.mark.skipif(not PG_URL, reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_a_prepared_statement_has_one_plan_and_the_list_s_are_planned_per_call(
+    app, api, admin, carrier_factory
+):
+    """Each connection asks for generic plans (``plan_cache_mode``): a prepared read of ids
+    is planned once, not on every EXECUTE. The list's statements, whose best plan depends on
+    the filters' values, run as plain SQL (``plan_each_time``), never prepared."""
+    from registry.models import Organization
+
+    carrier = carrier_factory(town=None)
+    listed = api.get("/api/v1/carriers?type=skill_master_studio&page_size=5", token=admin)
+    assert [item["id"] for item in listed.get_json()] == [carrier["id"]]
+
+    def by_ids(ids):
+        return Organization.select(Organization.name).where(db.among(Organization.id, ids))
+
+    with app.app_context(), db.database.connection_context():
+        (mode,) = db.database.execute_sql("SHOW plan_cache_mode").fetchone()
+        assert mode == "force_generic_plan"
+        assert db.select_once("test generic", by_ids, [carrier["host_organization_id"]])
+        statement = db._STATEMENTS[("test generic", True)]
+        plan = db.database.execute_sql(f"EXPLAIN EXECUTE {statement.name} (ARRAY[1, 2])")
+        assert "$1" in " ".join(line for (line,) in plan.fetchall())  # generic: not replanned
+        host = [carrier["host_organization_id"]]
+        each = db.select_once("test each time", by_ids, host, plan_each_time=True)
+        assert each == [(carrier["host_organization"]["name"],)]
+        each_time = db._STATEMENTS[("test each time", True)]
+        cursor = db.database.execute_sql("SELECT name FROM pg_prepared_statements")
+        prepared = {name for (name,) in cursor.fetchall()}
+        assert statement.name in prepared and each_time.name not in prepared
+        listing = [
+            found for (name, _), found in db._STATEMENTS.items() if name.startswith("page ids")
+        ]
+        assert listing and all(found.plan_each_time for found in listing)
+
+
 def test_a_statement_that_does_not_bind_a_value_as_one_parameter_is_refused(app):
     from registry.models import Organization
 
@@ -263,3 +299,67 @@ def test_dates_are_converted_as_peewee_converts_them(field):
                 convert(text)
             continue
         assert convert(text) == expected and type(convert(text)) is type(expected), text
+
+
+def test_reads_together_give_what_each_read_gives_alone(
+    app, api, admin, carrier_factory, org_factory, accredit, count_queries
+):
+    """``db.select_together``: the rows of each read as ``select_once`` gives them (their
+    order, dates, named rows, a read of no ids), in one statement on PostgreSQL."""
+    from registry import carriers, rosters
+    from registry.models import Alert, Carrier
+
+    later, earlier = org_factory(name="后伙伴"), org_factory(name="先伙伴")
+    partners = [{"organization_id": later["id"]}, {"organization_id": earlier["id"]}]
+    full = carrier_factory(
+        type="postdoc_workstation", level="provincial", partners=partners, tags=["乙", "甲"]
+    )
+    bare = carrier_factory()
+    accredit(full["id"], "2020-03-01")
+    for name, started in (("张三", "2024-09-01"), ("李四", "2023-03-15")):
+        body = {
+            "role": "postdoc",
+            "name": name,
+            "institution": "宁波大学",
+            "topic": "高分子材料",
+            "started_on": started,
+        }
+        response = api.post(f"/api/v1/carriers/{full['id']}/members", json=body, token=admin)
+        assert response.status_code == 201, response.get_json().get("errors")
+    ids = [full["id"], bare["id"]]
+    with app.app_context(), db.database.connection_context():
+        Alert.create(
+            carrier=full["id"],
+            kind="evaluation_due",
+            due_on=dt.date(2030, 1, 1),
+            days_left=10,
+            opened_on=dt.date(2029, 12, 1),
+        )
+        reads = [
+            db.Read("partners", carriers._partners, (ids,)),
+            db.Read("carrier tags", carriers._tags, (ids,)),
+            db.Read("open alert counts", carriers._open_alert_counts, ([],)),
+            db.Read("open alert counts", carriers._open_alert_counts, ([full["id"]],)),
+            rosters.facts_read(ids),
+        ]
+        count_queries.statements.clear()
+        together = db.select_together(*reads)
+        assert len(count_queries.statements) == (1 if db.is_postgres() else 4)
+        alone = [db.select_once(r.name, r.build, *r.values, named=r.named) for r in reads]
+        assert together == alone
+        partner_rows, tag_rows, no_alerts, alerts, facts = together
+        assert [row[3] for row in partner_rows] == ["后伙伴", "先伙伴"]
+        assert [row[1] for row in tag_rows] == ["乙", "甲"]
+        assert (no_alerts, alerts) == ([], [(full["id"], 1)])
+        assert sorted(row.started_on for row in facts) == [
+            dt.date(2023, 3, 15),
+            dt.date(2024, 9, 1),
+        ]
+        assert all(row.carrier_id == full["id"] and row.ended_on is None for row in facts)
+        if db.is_postgres():
+
+            def stamps(carrier_ids):
+                return Carrier.select(Carrier.created_at).where(db.among(Carrier.id, carrier_ids))
+
+            with pytest.raises(ValueError, match="timestamp"):
+                db.select_together(db.Read("test stamps", stamps, (ids,)))
