@@ -955,6 +955,26 @@ def _carrier_count_covering() -> None:
     )
 
 
+#: The deadlines' dates with the status: ``/deadlines`` counts, sorts and pages the
+#: deadlines of a window from these alone (SQLite had searched the status index, three
+#: quarters of the carriers, once per kind of deadline); and the postdoctoral carriers by
+#: accreditation day, whose "first postdoc" deadline may fall in the window.
+_DEADLINE_INDEXES = {
+    f"carrier_{column}_status": ("carrier", (column, "status"))
+    for column in ("next_evaluation_on", "next_report_due_on", "valid_until", "rectify_by")
+} | {"carrier_type_accredited_on": ("carrier", ("type", "accredited_on"))}
+
+
+def _deadline_indexes() -> None:
+    """Indexes of each deadline's date and the carrier's status (issue 10): see
+    :data:`_DEADLINE_INDEXES`."""
+    for name, (table, columns) in _DEADLINE_INDEXES.items():
+        listed = ", ".join(f'"{column}"' for column in columns)
+        database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({listed})')
+    if is_postgres():
+        database.execute_sql("ANALYZE carrier")
+
+
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
 #: runner sorts them by version.
 MIGRATIONS = [
@@ -995,4 +1015,5 @@ MIGRATIONS = [
     ),
     (16, "carriers counted by type, level, status and town, kept by triggers", _carrier_counts),
     (17, "an index of the carrier counts covering the counts", _carrier_count_covering),
+    (18, "indexes of the deadlines' dates with the status", _deadline_indexes),
 ]

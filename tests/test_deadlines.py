@@ -194,3 +194,81 @@ def test_feed_key_rotation_and_revocation(api, setup):
 def test_feed_key_needs_a_token(api):
     assert api.post("/api/v1/me/feed-key").status_code == 401
     assert api.get("/api/v1/me/feed-key").status_code == 401
+
+
+def test_a_page_of_deadlines_is_the_slice_of_the_whole_list(
+    api, admin, org_factory, carrier_factory, accredit, make_token, today
+):
+    """``/deadlines`` pages in SQL (``deadlines.page``): each page, and ``X-Total-Count``,
+    as the slice of the whole sorted list the calendar feed renders (``deadlines.deadlines``)
+    — ties of one date broken by kind then carrier, roster deadlines merged in, windows,
+    kinds and an operator's scope."""
+    own = org_factory()
+    days = dt.timedelta(days=1)
+    for _ in range(3):  # yearly evaluations all due on one day: ties by carrier
+        accredit(carrier_factory(host_organization_id=own["id"])["id"], today - 300 * days)
+    overdue = carrier_factory()
+    accredit(overdue["id"], today - 400 * days)
+    ending = carrier_factory(level="provincial")
+    accredit(ending["id"], add_years(today, -3) + 20 * days)
+    recruiting = carrier_factory(type="postdoc_workstation", level="provincial")
+    accredit(recruiting["id"], add_years(today, -2) + 10 * days)
+    staying = carrier_factory(
+        type="postdoc_workstation", level="provincial", host_organization_id=own["id"]
+    )
+    accredit(staying["id"], today - 100 * days)
+    body = {
+        "role": "postdoc",
+        "name": "张三",
+        "institution": "宁波大学",
+        "topic": "高分子材料",
+        "started_on": (add_years(today, -2) + 65 * days).isoformat(),  # 出站 due in 65 days
+    }
+    response = api.post(f"/api/v1/carriers/{staying['id']}/members", json=body, token=admin)
+    assert response.status_code == 201, response.get_json()
+    # One day, two kinds: the carrier with the lower id has the kind that sorts later.
+    day = (today + 50 * days).isoformat()
+    first, second = carrier_factory(level="provincial"), carrier_factory(level="provincial")
+    for carrier, field in ((first, "valid_until"), (second, "next_evaluation_on")):
+        accredit(carrier["id"], today - 100 * days)
+        path = f"/api/v1/carriers/{carrier['id']}"
+        etag = api.get(path, token=admin).headers["ETag"]
+        edited = api.patch(path, json={field: day}, token=admin, headers={"If-Match": etag})
+        assert edited.status_code == 200, edited.get_json()
+    tie = [
+        f"carrier-{second['id']}-evaluation-{day}@carrier-registry",
+        f"carrier-{first['id']}-accreditation_end-{day}@carrier-registry",
+    ]
+    operator = make_token("operator", [own["id"]])
+
+    def whole(token, query):
+        feed = api.get(f"/api/v1/calendar.ics?{query}", token=token)
+        return [str(event["UID"]) for event in parse(feed).walk("VEVENT")]
+
+    questions = [
+        "include_overdue=false&within=90",
+        "include_overdue=true&within=90",
+        "include_overdue=true&within=30",
+        "include_overdue=false&within=365",
+        "include_overdue=false&within=90&kind=evaluation",
+        "include_overdue=false&within=90&kind=postdoc_recruitment",
+        "include_overdue=false&within=90&kind=postdoc_stay",
+    ]
+    for token in (admin, operator):
+        for query in questions:
+            expected = whole(token, query)
+            assert expected or token is operator
+            for size in (1, 2, 3, 100):
+                pages = []
+                for number in range(1, len(expected) // size + 2):
+                    got = api.get(
+                        f"/api/v1/deadlines?{query}&page={number}&page_size={size}", token=token
+                    )
+                    assert got.status_code == 200, got.get_json()
+                    assert got.headers["X-Total-Count"] == str(len(expected)), query
+                    pages.append([item["uid"] for item in got.get_json()])
+                assert [uid for page in pages for uid in page] == expected, (query, size)
+    listed = whole(admin, "include_overdue=false&within=90")
+    assert [uid for uid in listed if uid in tie] == tie
+    kinds = {uid.split("-")[2] for uid in whole(admin, "include_overdue=true")}
+    assert {"evaluation", "accreditation_end", "postdoc_recruitment", "postdoc_stay"} <= kinds

@@ -14,7 +14,7 @@ from registry.api.common import (
     error_responses,
     etag_of,
     etag_protected,
-    paginate_list,
+    page_headers,
 )
 from registry.api.tokens import FEED_ETAG, feed_key_etag_row
 from schemas.deadlines import (
@@ -47,14 +47,18 @@ ICS_DOC = {
 }
 
 
+def window(args: dict) -> dict:
+    """The window and kinds of deadlines the query parameters ask for."""
+    return {
+        "today": clock.today(),
+        "within": args["within"],
+        "include_overdue": args["include_overdue"],
+        "kinds": [args["kind"]] if "kind" in args else None,
+    }
+
+
 def found(query, args: dict) -> list[deadlines.Deadline]:
-    return deadlines.deadlines(
-        query,
-        today=clock.today(),
-        within=args["within"],
-        include_overdue=args["include_overdue"],
-        kinds=[args["kind"]] if "kind" in args else None,
-    )
+    return deadlines.deadlines(query, **window(args))
 
 
 def calendar_response(items: list[deadlines.Deadline], name: str, filename: str) -> Response:
@@ -77,9 +81,11 @@ class Deadlines(MethodView):
     @error_responses(blp, 401)
     def get(self, args):
         """List upcoming deadlines of your carriers, soonest first"""
-        items = found(directory.readable(args), args)
-        page, headers = paginate_list(items, args["page"], args["page_size"])
-        return [item.as_dict() for item in page], 200, headers
+        number, size = args["page"], args["page_size"]
+        items, total = deadlines.page(
+            directory.readable(args), **window(args), number=number, size=size
+        )
+        return [item.as_dict() for item in items], 200, page_headers(total, number, size)
 
 
 @blp.route("/calendar.ics")
