@@ -117,12 +117,6 @@ def make_database(
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port or 5432,
-            # Prepared statements (see _run) are planned once, not per call: without this,
-            # PostgreSQL plans again on every EXECUTE of a statement reading a list of ids
-            # (it rates the plan for one id cheaper than one for any number): 0.45 of the
-            # 0.55 ms of the reads that go with one carrier. Plain SQL is planned per call
-            # as ever, the list's statements among it (see select_once's plan_each_time).
-            options="-c plan_cache_mode=force_generic_plan",
             **pool,
         )
     raise ValueError(f"Unsupported database URL scheme: {parsed.scheme!r}")
@@ -140,6 +134,21 @@ class PooledPostgres(PooledPostgresqlDatabase):
     So the ``SELECT 1`` is sent only when the socket has something to read; otherwise the
     connection is handed out as it is. A connection cut without a word (a network gone) is
     found by its first statement, as it would be a moment after a ``SELECT 1``."""
+
+    def _connect(self):
+        """A pooled connection; a new one first asks for generic plans when statements run
+        prepared (see :func:`_run`): without it PostgreSQL plans again on every ``EXECUTE``
+        of a statement reading a list of ids (it rates the plan for one id cheaper than one
+        for any number; 0.45 of the 0.55 ms of the reads that go with one carrier). Plain
+        SQL is planned per call as ever, the list's statements among it (``select_once``'s
+        ``plan_each_time``). A ``SET`` on the session rather than a startup option, which
+        PgBouncer refuses unless told to ignore it."""
+        conn = super()._connect()
+        if _prepare and conn not in _GENERIC_PLANS:
+            with conn.cursor() as cursor:  # autocommit: the setting holds for the session
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
+            _GENERIC_PLANS.add(conn)
+        return conn
 
     def _is_closed(self, conn) -> bool:
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -331,6 +340,8 @@ def _parameter_type(value) -> str:
 _NAMES = itertools.count(1)
 #: Whether statements built once run prepared on PostgreSQL (the ``DB_PREPARE`` setting).
 _prepare = True
+#: The PostgreSQL connections that asked for generic plans (see PooledPostgres._connect).
+_GENERIC_PLANS: weakref.WeakSet = weakref.WeakSet()
 #: Each PostgreSQL connection's prepared statements (their names), forgotten with it.
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Past this many prepared statements, a connection deallocates them all (statements dropped

@@ -220,6 +220,8 @@ def test_on_postgresql_a_statement_built_once_runs_prepared_on_each_connection(
     with app.app_context(), db.database.connection_context():
         assert db.select_once("test prepared", by_id, second["id"]) == [("预备乙",)]
         assert prepared_names() == set()
+        # Nothing prepared, nothing asked of the session (PgBouncer in transaction mode).
+        assert db.database.execute_sql("SHOW plan_cache_mode").fetchone() == ("auto",)
 
 
 @pytest.mark.skipif(not PG_URL, reason="prepared statements are PostgreSQL's")
