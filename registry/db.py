@@ -323,13 +323,18 @@ class _Statement:
         self.plan_each_time = False
 
 
+#: The kinds of values bound as a list (a tuple, not ``list | tuple | …``: that expression
+#: builds a new union on every call, which the small reads of every request felt).
+_LISTS = (list, tuple, set, frozenset)
+
+
 def _parameter_type(value) -> str:
     """The type a prepared statement declares for a parameter given ``value`` first:
     ``bigint`` (or ``bigint[]``) for integers, else ``unknown`` (PostgreSQL infers it). Left
     to inference, a parameter compared with an ``integer`` column would be an ``integer``,
     and an id beyond its range (2147483648: a 404 in plain SQL, where the literal is a
     ``bigint``) an error; ``integer = bigint`` uses the same indexes."""
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _LISTS):
         items = list(value)
         ints = items and all(type(item) is int for item in items)
         return "bigint[]" if ints else "unknown"
@@ -403,7 +408,7 @@ def _marker(index: int, value):
     """A stand-in for value ``index`` while the statement is built: found again among the
     query's parameters (a list stands in as a one-item list, as :func:`among` binds it)."""
     text = f"\x00value {index}\x00"
-    return [text] if isinstance(value, list | tuple | set | frozenset) else text
+    return [text] if isinstance(value, _LISTS) else text
 
 
 def _compile(build: Callable[..., pw.SelectQuery], values: tuple) -> _Statement:
@@ -520,7 +525,7 @@ def select_once(
 def _nothing_asked(values: tuple) -> bool:
     """Whether a value is an empty list: :func:`among` writes other SQL for it, and the
     answer is no rows."""
-    return any(isinstance(v, list | tuple | set | frozenset) and not v for v in values)
+    return any(isinstance(v, _LISTS) and not v for v in values)
 
 
 def _parameters(statement: _Statement, values) -> list:
