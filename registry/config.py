@@ -62,8 +62,9 @@ SETTINGS: list[Setting] = [
         "DB_PREPARE",
         True,
         "On PostgreSQL, run the statements every request makes as prepared statements of "
-        "each connection (planned once per connection); set 0 behind a pooler that does "
-        "not keep a session per client (PgBouncer in transaction mode).",
+        "each connection (one generic plan per connection; the list's statements, whose "
+        "plan depends on the filters, are planned per call as plain SQL); set 0 behind a "
+        "pooler that does not keep a session per client (PgBouncer in transaction mode).",
         bool,
     ),
     Setting(
