@@ -143,7 +143,11 @@ def page(
         total += union.count()
         ordered = union.order_by(pw.SQL("due_on"), pw.SQL("rank"), pw.SQL("carrier_id"))
         keys = [(_day(due), rank, cid) for due, rank, cid in ordered.limit(stop).tuples()]
-    merged = heapq.merge(((*key, None) for key in keys), ((*_order(item), item) for item in roster))
+    merged = heapq.merge(
+        ((*key, None) for key in keys),
+        ((*_order(item), item) for item in roster),
+        key=lambda entry: entry[:3],  # never the deadlines themselves (not comparable)
+    )
     chosen = list(itertools.islice(merged, first, stop))
     ids = [cid for _, _, cid, item in chosen if item is None]
     rows = {}
