@@ -467,7 +467,11 @@ def _conversions(fields: list) -> list[tuple[int, Callable]]:
 def _converted(cursor, conversions: list[tuple[int, Callable]]) -> list[tuple]:
     """The rows of ``cursor``, each column that needs it through its converter (the others,
     integers and text, as the driver gives them)."""
-    rows = cursor.fetchall()
+    return _converted_rows(cursor.fetchall(), conversions)
+
+
+def _converted_rows(rows: list[tuple], conversions: list[tuple[int, Callable]]) -> list[tuple]:
+    """``rows`` with each column that needs it through its converter."""
     if not conversions:
         return rows
     converted = []
@@ -597,7 +601,7 @@ def select_together(*reads: Read) -> list[list]:
     cursor = _run(statement, _parameters(statement, values))
     (row,) = cursor.fetchall()
     for index, part, rows in zip(asked, parts, row, strict=True):
-        rows = _converted_lists(rows or [], part.converters)
+        rows = _converted_rows([tuple(row) for row in rows or []], part.converters)
         answers[index] = _named(part, rows) if reads[index].named else rows
     return answers
 
@@ -647,18 +651,6 @@ def _together(parts: list[_Statement], counts: list[int], values: list) -> _Stat
     statement = _Statement("SELECT " + ", ".join(columns), slots, [], None, values)
     statement.columns = [f"part{n}" for n in range(len(parts))]
     return statement
-
-
-def _converted_lists(rows: list[list], conversions: list[tuple[int, Callable]]) -> list[tuple]:
-    """Rows given as JSON arrays, as tuples with each column through its converter."""
-    converted = []
-    for row in rows:
-        for index, convert in conversions:
-            value = row[index]
-            if value is not None:
-                row[index] = convert(value)
-        converted.append(tuple(row))
-    return converted
 
 
 def _layout(model: type[pw.Model], fields: list) -> tuple:
