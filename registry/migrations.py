@@ -778,12 +778,18 @@ _READ_PATH_INDEXES = {
 def _read_path_indexes() -> None:
     """Composite indexes of the read path (issue 10), chosen from EXPLAIN plans on 100,000
     carriers: see :data:`_READ_PATH_INDEXES`."""
-    for name, (table, columns) in _READ_PATH_INDEXES.items():
+    _create_indexes(_READ_PATH_INDEXES)
+
+
+def _create_indexes(indexes: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+    """``CREATE INDEX IF NOT EXISTS`` each of ``indexes`` (name -> table, columns); on
+    PostgreSQL then fresh statistics of the carrier table, so that the planner weighs the
+    new indexes at once (SQLite plans without statistics: the app never runs ANALYZE
+    there)."""
+    for name, (table, columns) in indexes.items():
         listed = ", ".join(f'"{column}"' for column in columns)
         database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({listed})')
     if is_postgres():
-        # Fresh statistics, so that the planner weighs the new indexes at once (SQLite
-        # plans without statistics: the app never runs ANALYZE there).
         database.execute_sql("ANALYZE carrier")
 
 
@@ -968,11 +974,7 @@ _DEADLINE_INDEXES = {
 def _deadline_indexes() -> None:
     """Indexes of each deadline's date and the carrier's status (issue 10): see
     :data:`_DEADLINE_INDEXES`."""
-    for name, (table, columns) in _DEADLINE_INDEXES.items():
-        listed = ", ".join(f'"{column}"' for column in columns)
-        database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({listed})')
-    if is_postgres():
-        database.execute_sql("ANALYZE carrier")
+    _create_indexes(_DEADLINE_INDEXES)
 
 
 #: ``(version, description, apply)`` or ``(version, description, apply, rebuild)``; the
