@@ -19,7 +19,7 @@ import peewee as pw
 
 from registry import access, audit, clock, roster_rules, writes
 from registry.clock import utcnow
-from registry.db import Read, among, locked, select_once, write_transaction
+from registry.db import Read, among, locked, select_read, write_transaction
 from registry.errors import DomainError
 from registry.models import Carrier, Change, EvaluationPolicy, Member, Organization
 
@@ -188,7 +188,7 @@ def entries_of(carrier_ids, facts: list | None = None) -> dict[int, list]:
     rows of :func:`facts_read` are given."""
     found: dict[int, list] = defaultdict(list)
     if facts is None:
-        facts = select_once("roster facts", _facts_of, list(carrier_ids), named=True)
+        facts = select_read(facts_read(carrier_ids))
     for row in facts:
         found[row.carrier_id].append(row)
     return found
